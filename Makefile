@@ -1,0 +1,34 @@
+# One command runs every test: `make test`. It installs what the tests need first.
+GO        ?= go
+FUZZTIME  ?= 15s
+TEST_TIMEOUT ?= 18m
+
+.PHONY: test deps vet unit fuzz bench build registry clean
+
+test: deps vet unit fuzz
+
+deps:
+	./scripts/install-test-deps.sh
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# Bounded fuzzing of the input boundaries; each target runs for FUZZTIME.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseAvro$$' -fuzztime $(FUZZTIME) ./schemas/
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./schemas/...
+
+build:
+	mkdir -p bin && $(GO) build -o bin/ ./cmd/...
+
+# Run the registry with an embedded etcd kept in ./data/registry.
+registry: build
+	./bin/registry --listen 127.0.0.1:8081 --data-dir data/registry
+
+clean:
+	rm -rf bin data

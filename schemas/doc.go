@@ -1,0 +1,41 @@
+// Package schemas owns Waybill's governed event contracts: the data model shared by the
+// registry (writer) and the routers (readers), Avro parsing and canonical form, field
+// classification, contract (governance) validation, the Confluent error codes, and the
+// etcd key layout.
+//
+// Sub-packages: compat (compatibility rules), etcdstore (transactional writes),
+// cache (watch-fed read cache for routers), registry (the HTTP API).
+//
+// # etcd key layout
+//
+// Everything lives under one prefix (DefaultPrefix, "/waybill/"). Ids and versions are
+// zero-padded to 10 digits so that etcd's lexical order is numeric order. Subjects are
+// path-escaped (url.PathEscape) so that a '/' in a subject stays inside one segment.
+// Values are JSON.
+//
+//	ids/next                          next global schema id to hand out (decimal; absent = 1)
+//	schemas/{id}                      SchemaRecord: id, schemaType, canonical schema, references, fingerprint
+//	fingerprints/{sha256}             decimal id of the schema with that fingerprint
+//	subjects/{subject}/versions/{v}   VersionRecord: subject, version, id, deleted (soft delete), registered
+//	config/global                     ConfigRecord {"compatibilityLevel": ...}
+//	config/subjects/{subject}         ConfigRecord for one subject
+//	mode/global                       ModeRecord {"mode": ...}
+//	mode/subjects/{subject}           ModeRecord for one subject
+//	contracts/{subject}               Contract (governance)
+//
+// Invariants, kept by etcd transactions in etcdstore:
+//   - schemas/{id} and fingerprints/{fp} are written once and never changed or deleted,
+//     and ids/next only grows, so a global id is never reused, not even after a hard
+//     delete; readers may cache a schema by id forever.
+//   - A version is appended only if nothing under subjects/{subject}/ changed since the
+//     registry read it (compare on mod revision over the prefix), and a new id only if
+//     ids/next is unchanged; two registries racing on one etcd therefore never hand out
+//     the same id or version: the loser re-reads and retries.
+//
+// # Identity
+//
+// A schema's identity is the SHA-256 of its type, canonical text (see Canonical) and
+// references. The canonical text keeps doc, defaults, aliases, custom properties and
+// logical types, so registering the same schema twice — in any subject — returns the
+// same id, while a changed default or classification is a new schema.
+package schemas
