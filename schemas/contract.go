@@ -76,7 +76,7 @@ func (c *Contract) Validate(latest avro.Schema) ValidationErrors {
 	if c.Owner == "" {
 		add("owner", "is required: name the team that owns this contract")
 	} else if !ownerPattern.MatchString(c.Owner) {
-		add("owner", "%q is not a valid team name (letters, digits, '.', '_', '-'; at most 128)", c.Owner)
+		add("owner", "%q is not a valid team name (letters, digits, '.', '_', '-', at most 128)", c.Owner)
 	}
 	if c.KeyField != "" {
 		if f, err := LookupField(latest, c.KeyField); err != nil {
@@ -99,7 +99,7 @@ func (c *Contract) Validate(latest avro.Schema) ValidationErrors {
 			path := fmt.Sprintf("routes.%s[%d]", name, i)
 			switch {
 			case !routeNamePattern.MatchString(r):
-				add(path, "%q is not a valid route name (lower-case letter first, then letters, digits, '_' or '-'; at most 64)", r)
+				add(path, "%q is not a valid route name (lower-case letter first, then letters, digits, '_' or '-', at most 64)", r)
 			case seen[r]:
 				add(path, "route %q is listed twice", r)
 			case mustBeAllowed && !allowed[r]:
@@ -168,13 +168,13 @@ func unusableKey(s avro.Schema) string {
 		case avro.String, avro.Int, avro.Long:
 			return ""
 		}
-		return fmt.Sprintf("its type is %s; use string, int, long, enum or fixed", t.Type())
+		return fmt.Sprintf("its type is %s (use string, int, long, enum or fixed)", t.Type())
 	case *avro.EnumSchema, *avro.FixedSchema:
 		return ""
 	case *avro.UnionSchema:
-		return "it is a union (possibly null); a key must always be present"
+		return "it is a union (possibly null), and a key must always be present"
 	default:
-		return fmt.Sprintf("its type is %s; use string, int, long, enum or fixed", s.Type())
+		return fmt.Sprintf("its type is %s (use string, int, long, enum or fixed)", s.Type())
 	}
 }
 
@@ -182,7 +182,7 @@ func unusableKey(s avro.Schema) string {
 func unusableTime(s avro.Schema) string {
 	p, ok := deref(s).(*avro.PrimitiveSchema)
 	if !ok {
-		return fmt.Sprintf("its type is %s; use long with a timestamp logical type, or an RFC 3339 string", s.Type())
+		return fmt.Sprintf("its type is %s (use long with a timestamp logical type, or an RFC 3339 string)", s.Type())
 	}
 	if p.Type() == avro.String {
 		return ""
@@ -193,7 +193,7 @@ func unusableTime(s avro.Schema) string {
 			return ""
 		}
 	}
-	return fmt.Sprintf("its type is %s without a timestamp logical type; use long with timestamp-millis or timestamp-micros, or an RFC 3339 string", p.Type())
+	return fmt.Sprintf("its type is %s without a timestamp logical type (use long with timestamp-millis or timestamp-micros, or an RFC 3339 string)", p.Type())
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -25,8 +25,10 @@ type Store struct {
 	keys    schemas.Keys
 	timeout time.Duration
 
-	// parsed caches parsed schemas by id; records are immutable, so entries never go stale.
-	parsed sync.Map // int -> avro.Schema
+	// records and parsed cache schemas by id; records are immutable and ids never
+	// reused, so entries never go stale.
+	records sync.Map // int -> *schemas.SchemaRecord
+	parsed  sync.Map // int -> avro.Schema
 }
 
 // New returns a store over cli using the key prefix (schemas.DefaultPrefix if empty).
@@ -49,6 +51,9 @@ func (s *Store) ctx(parent context.Context) (context.Context, context.CancelFunc
 
 // SchemaByID returns the schema record with that global id (40403 if none).
 func (s *Store) SchemaByID(ctx context.Context, id int) (*schemas.SchemaRecord, error) {
+	if v, ok := s.records.Load(id); ok {
+		return v.(*schemas.SchemaRecord), nil
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	resp, err := s.cli.Get(ctx, s.keys.Schema(id))
@@ -62,6 +67,7 @@ func (s *Store) SchemaByID(ctx context.Context, id int) (*schemas.SchemaRecord, 
 	if err := json.Unmarshal(resp.Kvs[0].Value, &rec); err != nil {
 		return nil, schemas.StoreError("decoding schema "+strconv.Itoa(id), err)
 	}
+	s.records.Store(id, &rec)
 	return &rec, nil
 }
 

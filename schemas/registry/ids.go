@@ -2,6 +2,7 @@ package registry
 
 import (
 	"net/http"
+	"sort"
 
 	"github.com/waybill-data/waybill/schemas"
 )
@@ -72,6 +73,7 @@ func (reg *Registry) getSubjectsByID(w http.ResponseWriter, r *http.Request) err
 			out = append(out, v.Subject)
 		}
 	}
+	sort.Strings(out)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

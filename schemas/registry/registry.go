@@ -96,14 +96,33 @@ func (reg *Registry) middleware(mux *http.ServeMux) http.Handler {
 			}
 			reg.log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
 		}()
-		_, pattern := mux.Handler(r)
+		h, pattern := mux.Handler(r)
 		if pattern == "" {
+			// ServeMux answers a path that exists under other methods with its own
+			// plain-text 405 and an Allow header; keep both facts, in JSON.
+			probe := &probeWriter{header: http.Header{}}
+			h.ServeHTTP(probe, r)
+			if probe.status == http.StatusMethodNotAllowed {
+				rec.Header().Set("Allow", probe.header.Get("Allow"))
+				httpError(rec, http.StatusMethodNotAllowed, "HTTP 405 Method Not Allowed: %s %s", r.Method, r.URL.Path)
+				return
+			}
 			httpError(rec, http.StatusNotFound, "HTTP 404 Not Found: no route for %s %s", r.Method, r.URL.Path)
 			return
 		}
 		mux.ServeHTTP(rec, r)
 	})
 }
+
+// probeWriter records the status and headers a handler would send, discarding the body.
+type probeWriter struct {
+	header http.Header
+	status int
+}
+
+func (p *probeWriter) Header() http.Header         { return p.header }
+func (p *probeWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (p *probeWriter) WriteHeader(code int)        { p.status = code }
 
 type statusRecorder struct {
 	http.ResponseWriter
