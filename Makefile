@@ -19,9 +19,12 @@ unit:
 # Bounded fuzzing of the input boundaries; each target runs for FUZZTIME.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseAvro$$' -fuzztime $(FUZZTIME) ./schemas/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME) ./routing/wal/
+	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./routing/avrojson/
+	$(GO) test -run '^$$' -fuzz '^FuzzEncodeJSON$$' -fuzztime $(FUZZTIME) ./routing/avrojson/
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./schemas/...
+	$(GO) test -run '^$$' -bench . -benchmem ./schemas/... ./routing/... ./adapters/...
 
 build:
 	mkdir -p bin && $(GO) build -o bin/ ./cmd/...
