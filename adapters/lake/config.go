@@ -1,0 +1,57 @@
+package lake
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// Codecs of the object container files.
+const (
+	CodecNull    = "null"    // uncompressed
+	CodecDeflate = "deflate" // raw DEFLATE (RFC 1951), the default
+)
+
+// Config configures the local-filesystem lake sink.
+type Config struct {
+	// Path is the lake's root directory, absolute. It is created if missing. One
+	// process at a time may use it (New takes a lock file in it).
+	Path string `yaml:"path"`
+	// Codec compresses data blocks: "null" or "deflate" (default).
+	Codec string `yaml:"codec"`
+}
+
+// codec returns the effective codec.
+func (c Config) codec() string {
+	if c.Codec == "" {
+		return CodecDeflate
+	}
+	return c.Codec
+}
+
+// Validate checks the configuration without touching the file system. path is where
+// the configuration sits (e.g. "sinks.lake"); every error is prefixed with the path of
+// the offending field.
+func (c Config) Validate(path string) []error {
+	at := func(field string) string {
+		if path == "" {
+			return field
+		}
+		return path + "." + field
+	}
+	var errs []error
+	switch {
+	case c.Path == "":
+		errs = append(errs, fmt.Errorf("%s: is required", at("path")))
+	case strings.ContainsRune(c.Path, 0):
+		errs = append(errs, fmt.Errorf("%s: must not contain a NUL byte", at("path")))
+	case !filepath.IsAbs(c.Path):
+		errs = append(errs, fmt.Errorf("%s: must be an absolute path, got %q", at("path"), c.Path))
+	}
+	switch c.Codec {
+	case "", CodecNull, CodecDeflate:
+	default:
+		errs = append(errs, fmt.Errorf("%s: unknown codec %q (want %q or %q)", at("codec"), c.Codec, CodecNull, CodecDeflate))
+	}
+	return errs
+}

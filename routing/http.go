@@ -1,0 +1,246 @@
+package routing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/waybill-data/waybill/routing/wal"
+)
+
+// eventResult is one event's fate in an intake answer.
+type eventResult struct {
+	Index  int      `json:"index"`
+	Status string   `json:"status"` // accepted | rejected
+	ID     string   `json:"id,omitempty"`
+	Routes []string `json:"routes,omitempty"`
+	Reason string   `json:"reason,omitempty"`
+	Field  string   `json:"field,omitempty"`
+	Error  string   `json:"error,omitempty"`
+}
+
+type intakeAnswer struct {
+	Accepted int           `json:"accepted"`
+	Rejected int           `json:"rejected"`
+	Events   []eventResult `json:"events"`
+}
+
+// Handler returns the router's HTTP API.
+func (rt *Router) Handler() http.Handler {
+	rt.registerRouteGauges()
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/events", rt.handleJSONEvents)
+	mux.HandleFunc("POST /v1/events/{subject}", rt.handleAvroEvent)
+	mux.HandleFunc("GET /v1/deadletters", rt.handleListDeadLetters)
+	mux.HandleFunc("POST /v1/deadletters/replay", rt.handleReplay)
+	mux.HandleFunc("GET /v1/ledger", rt.handleLedger)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(rt.metrics.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", rt.handleReady)
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeProblem(w http.ResponseWriter, status int, format string, args ...any) {
+	writeJSON(w, status, map[string]string{"error": fmt.Sprintf(format, args...)})
+}
+
+// readBody reads a bounded body; it answers 413 itself and returns ok=false.
+func (rt *Router) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(rt.cfg.MaxBodyBytes)))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeProblem(w, http.StatusRequestEntityTooLarge, "request body is larger than the %d-byte limit", rt.cfg.MaxBodyBytes)
+			return nil, false
+		}
+		writeProblem(w, http.StatusBadRequest, "reading request body: %v", err)
+		return nil, false
+	}
+	return body, true
+}
+
+func (rt *Router) handleJSONEvents(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	defer func() { rt.metrics.intakeLatency.Observe(time.Since(start).Seconds()) }()
+	body, ok := rt.readBody(w, r)
+	if !ok {
+		return
+	}
+	raws, err := splitEvents(body)
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if len(raws) > rt.cfg.MaxEvents {
+		writeProblem(w, http.StatusRequestEntityTooLarge, "%d events in one request; at most %d", len(raws), rt.cfg.MaxEvents)
+		return
+	}
+	received := rt.now().UTC()
+	records := make([]*Record, len(raws))
+	rejections := make([]*rejection, len(raws))
+	for i, raw := range raws {
+		records[i], rejections[i] = rt.prepareJSON(raw, received)
+	}
+	rt.commit(r.Context(), w, records, rejections)
+}
+
+func (rt *Router) handleAvroEvent(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	defer func() { rt.metrics.intakeLatency.Observe(time.Since(start).Seconds()) }()
+	body, ok := rt.readBody(w, r)
+	if !ok {
+		return
+	}
+	d := directions{id: r.Header.Get("Waybill-Event-Id"), time: r.Header.Get("Waybill-Time")}
+	if k, ok := r.Header["Waybill-Key"]; ok && len(k) > 0 {
+		d.key = &k[0]
+	}
+	for _, part := range strings.Split(r.Header.Get("Waybill-Routes"), ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			d.routes = append(d.routes, part)
+		}
+	}
+	rec, rej := rt.prepareAvro(r.PathValue("subject"), body, d, rt.now().UTC())
+	rt.commit(r.Context(), w, []*Record{rec}, []*rejection{rej})
+}
+
+// commit applies backpressure, appends the accepted records to the WAL in one group,
+// and answers only after the fsync that covers them.
+func (rt *Router) commit(ctx context.Context, w http.ResponseWriter, records []*Record, rejections []*rejection) {
+	answer := intakeAnswer{Events: make([]eventResult, len(records))}
+	var payloads [][]byte
+	var accepted []int
+	saturated := false
+	for i, rec := range records {
+		if rec != nil {
+			if full := rt.saturatedRoutes(rec.Routes); len(full) > 0 {
+				rejections[i] = reject(ReasonBackpressure, "routes", "route(s) %s have more undelivered events than their budget; retry later", strings.Join(full, ", "))
+				records[i] = nil
+				saturated = true
+			}
+		}
+		if rej := rejections[i]; rej != nil {
+			answer.Events[i] = eventResult{Index: i, Status: "rejected", Reason: rej.Reason, Field: rej.Field, Error: rej.Message}
+			answer.Rejected++
+			rt.metrics.rejected.WithLabelValues(rej.Reason).Inc()
+			continue
+		}
+		payloads = append(payloads, AppendRecord(nil, records[i]))
+		accepted = append(accepted, i)
+	}
+	if len(payloads) > 0 {
+		if _, _, err := rt.wal.Append(ctx, payloads); err != nil {
+			status := http.StatusServiceUnavailable
+			if errors.Is(err, wal.ErrFull) {
+				status = http.StatusInsufficientStorage
+			}
+			rt.log.Error("WAL append failed; events not accepted", "events", len(payloads), "error", err)
+			w.Header().Set("Retry-After", "1")
+			writeProblem(w, status, "events could not be made durable, none was accepted: %v", err)
+			return
+		}
+		for _, i := range accepted {
+			rec := records[i]
+			answer.Events[i] = eventResult{Index: i, Status: "accepted", ID: rec.ID, Routes: rec.Routes}
+			answer.Accepted++
+			for _, name := range rec.Routes {
+				rt.routes[name].addBacklog(1, len(rec.Data), rec.Received)
+				rt.metrics.accepted.WithLabelValues(name).Inc()
+			}
+		}
+	}
+	status := http.StatusOK
+	switch {
+	case answer.Rejected == 0:
+	case answer.Accepted > 0:
+		status = http.StatusMultiStatus
+	case saturated:
+		status = http.StatusServiceUnavailable
+	default:
+		status = http.StatusUnprocessableEntity
+	}
+	if saturated {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, answer)
+}
+
+// saturatedRoutes lists the analytic routes among names whose backlog is over budget.
+func (rt *Router) saturatedRoutes(names []string) []string {
+	var full []string
+	for _, n := range names {
+		if r := rt.routes[n]; r != nil && r.overBudget() {
+			full = append(full, n)
+		}
+	}
+	return full
+}
+
+func (rt *Router) handleListDeadLetters(w http.ResponseWriter, r *http.Request) {
+	route := r.URL.Query().Get("route")
+	if route != "" && rt.routes[route] == nil {
+		writeProblem(w, http.StatusNotFound, "unknown route %q", route)
+		return
+	}
+	limit := 1000
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100000 {
+			writeProblem(w, http.StatusBadRequest, "limit %q must be an integer from 1 to 100000", s)
+			return
+		}
+		limit = n
+	}
+	letters := rt.dead.List(route, limit)
+	if letters == nil {
+		letters = []DeadLetter{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"dead_letters": letters})
+}
+
+func (rt *Router) handleReplay(w http.ResponseWriter, r *http.Request) {
+	route := r.URL.Query().Get("route")
+	if rt.routes[route] == nil {
+		writeProblem(w, http.StatusNotFound, "unknown route %q: give ?route=NAME", route)
+		return
+	}
+	n, err := rt.dead.Replay(r.Context(), route, rt.wal)
+	if err != nil {
+		writeProblem(w, http.StatusServiceUnavailable, "%v", err)
+		return
+	}
+	rt.routes[route].addBacklog(n, 0, rt.now())
+	rt.log.Info("dead letters replayed", "route", route, "events", n)
+	writeJSON(w, http.StatusOK, map[string]any{"route": route, "replayed": n})
+}
+
+func (rt *Router) handleLedger(w http.ResponseWriter, _ *http.Request) {
+	rows, err := rt.LedgerRows()
+	if err != nil {
+		writeProblem(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ledger": rows})
+}
+
+// Ready reports whether the router can accept events: the WAL accepts writes and the
+// contract cache was loaded.
+func (rt *Router) handleReady(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "wal_last_seq": rt.wal.LastSeq()})
+}

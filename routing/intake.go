@@ -1,0 +1,393 @@
+package routing
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hamba/avro/v2"
+
+	"github.com/waybill-data/waybill/routing/avrojson"
+	"github.com/waybill-data/waybill/schemas"
+	"github.com/waybill-data/waybill/schemas/cache"
+)
+
+// Contracts is what intake needs from the registry's watch cache.
+type Contracts interface {
+	Latest(subject string) (*cache.Version, bool)
+	SchemaByID(id int) (*cache.Schema, bool)
+	Contract(subject string) (*schemas.Contract, bool)
+	SubjectHasSchema(subject string, id int) bool
+}
+
+// Rejection reasons, machine-readable, in every rejected event's answer.
+const (
+	ReasonMalformed          = "malformed_envelope"
+	ReasonUnknownContract    = "unknown_contract"
+	ReasonUngoverned         = "ungoverned_contract"
+	ReasonUnknownSchema      = "unknown_schema"
+	ReasonSchemaNotInSubject = "schema_not_in_contract"
+	ReasonInvalidData        = "invalid_data"
+	ReasonInvalidID          = "invalid_id"
+	ReasonInvalidKey         = "invalid_key"
+	ReasonInvalidTime        = "invalid_time"
+	ReasonNoRoutes           = "no_routes"
+	ReasonRouteNotAllowed    = "route_not_allowed"
+	ReasonRouteUnknown       = "route_not_configured"
+	ReasonBackpressure       = "backpressure"
+)
+
+// rejection is why one event was not accepted.
+type rejection struct {
+	Reason  string
+	Field   string
+	Message string
+}
+
+func reject(reason, field, format string, args ...any) *rejection {
+	return &rejection{Reason: reason, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// envelope is the JSON form of an event with its routing directions.
+type envelope struct {
+	Contract string          `json:"contract"`
+	SchemaID *int            `json:"schema_id"`
+	ID       string          `json:"id"`
+	Key      *string         `json:"key"`
+	Time     string          `json:"time"`
+	Routes   []string        `json:"routes"`
+	Data     json.RawMessage `json:"data"`
+}
+
+// splitEvents splits a JSON intake body into raw events: one object, an array of
+// objects, or NDJSON (one object per line). A body that is none of these is an error
+// for the whole request: nothing in it is accepted.
+func splitEvents(body []byte) ([]json.RawMessage, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, errors.New("body is empty: send one event, an array of events, or NDJSON")
+	}
+	if trimmed[0] == '[' {
+		var events []json.RawMessage
+		if err := json.Unmarshal(trimmed, &events); err != nil {
+			return nil, fmt.Errorf("body is not a valid JSON array of events: %v", err)
+		}
+		return events, nil
+	}
+	// One (possibly pretty-printed) object, else NDJSON.
+	if json.Valid(trimmed) {
+		return []json.RawMessage{json.RawMessage(trimmed)}, nil
+	}
+	var events []json.RawMessage
+	for i, line := range bytes.Split(trimmed, []byte("\n")) {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		if !json.Valid(line) {
+			// Keep the line as an event so that it is rejected alone, with its line number.
+			events = append(events, json.RawMessage(fmt.Sprintf(`{"__invalid_line":%d}`, i+1)))
+			continue
+		}
+		events = append(events, json.RawMessage(line))
+	}
+	return events, nil
+}
+
+// prepareJSON validates one JSON event and builds its record.
+func (rt *Router) prepareJSON(raw json.RawMessage, received time.Time) (*Record, *rejection) {
+	var env envelope
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&env); err != nil {
+		if bytes.HasPrefix(raw, []byte(`{"__invalid_line":`)) {
+			return nil, reject(ReasonMalformed, "", "line %s is not valid JSON", strings.Trim(string(raw[len(`{"__invalid_line":`):]), "}"))
+		}
+		return nil, reject(ReasonMalformed, jsonErrorField(err), "malformed event envelope: %v", err)
+	}
+	if env.Contract == "" {
+		return nil, reject(ReasonMalformed, "contract", "contract is required")
+	}
+	if len(env.Data) == 0 || string(env.Data) == "null" {
+		return nil, reject(ReasonInvalidData, "data", "data is required")
+	}
+	contract, version, schema, rej := rt.resolveContract(env.Contract, env.SchemaID)
+	if rej != nil {
+		return nil, rej
+	}
+	var value any
+	vd := json.NewDecoder(bytes.NewReader(env.Data))
+	vd.UseNumber()
+	if err := vd.Decode(&value); err != nil {
+		return nil, reject(ReasonInvalidData, "data", "data is not valid JSON: %v", err)
+	}
+	data, err := avrojson.Encode(nil, schema.Avro, value)
+	if err != nil {
+		return nil, dataRejection(err)
+	}
+	rec := &Record{Event: Event{ID: env.ID, Contract: env.Contract, SchemaID: version, Received: received, Data: data}}
+	return rt.finishRecord(rec, contract, schema.Avro, value, env.Key, env.Time, env.Routes)
+}
+
+// prepareAvro validates one Confluent wire-format event with header directions.
+func (rt *Router) prepareAvro(subject string, body []byte, d directions, received time.Time) (*Record, *rejection) {
+	if len(body) < 5 || body[0] != 0 {
+		return nil, reject(ReasonMalformed, "body", "body is not in the Confluent wire format (magic byte 0x00, 4-byte schema id, Avro binary)")
+	}
+	id := int(uint32(body[1])<<24 | uint32(body[2])<<16 | uint32(body[3])<<8 | uint32(body[4]))
+	contract, version, schema, rej := rt.resolveContract(subject, &id)
+	if rej != nil {
+		return nil, rej
+	}
+	data := body[5:]
+	if err := avrojson.Validate(schema.Avro, data); err != nil {
+		return nil, dataRejection(err)
+	}
+	var value any
+	if contract.KeyField != "" || contract.TimeField != "" {
+		if err := avro.Unmarshal(schema.Avro, data, &value); err != nil {
+			return nil, reject(ReasonInvalidData, "data", "data does not decode: %v", err)
+		}
+	}
+	rec := &Record{Event: Event{ID: d.id, Contract: subject, SchemaID: version, Received: received, Data: slices.Clone(data)}}
+	return rt.finishRecord(rec, contract, schema.Avro, value, d.key, d.time, d.routes)
+}
+
+// resolveContract finds the governed contract and the schema an event is written with.
+func (rt *Router) resolveContract(subject string, schemaID *int) (*schemas.Contract, int, *cache.Schema, *rejection) {
+	latest, ok := rt.contracts.Latest(subject)
+	if !ok {
+		return nil, 0, nil, reject(ReasonUnknownContract, "contract", "unknown contract %q: no such subject in the registry", subject)
+	}
+	contract, ok := rt.contracts.Contract(subject)
+	if !ok {
+		return nil, 0, nil, reject(ReasonUngoverned, "contract", "contract %q has no governance record: routing needs a governed contract (PUT /contracts/%s on the registry)", subject, subject)
+	}
+	if schemaID == nil {
+		return contract, latest.ID, latest.Schema, nil
+	}
+	s, ok := rt.contracts.SchemaByID(*schemaID)
+	if !ok {
+		return nil, 0, nil, reject(ReasonUnknownSchema, "schema_id", "schema id %d is not registered", *schemaID)
+	}
+	if !rt.contracts.SubjectHasSchema(subject, *schemaID) {
+		return nil, 0, nil, reject(ReasonSchemaNotInSubject, "schema_id", "schema id %d is not a live version of contract %q", *schemaID, subject)
+	}
+	return contract, *schemaID, s, nil
+}
+
+func dataRejection(err error) *rejection {
+	var fe *avrojson.FieldError
+	if errors.As(err, &fe) {
+		field := "data"
+		if fe.Path != "" {
+			field = "data." + fe.Path
+		}
+		return reject(ReasonInvalidData, field, "%s: %s", field, fe.Reason)
+	}
+	return reject(ReasonInvalidData, "data", "data: %v", err)
+}
+
+// finishRecord fills id, key, time and routes, applying the contract's rules.
+func (rt *Router) finishRecord(rec *Record, c *schemas.Contract, schema avro.Schema, value any, key *string, timeText string, routes []string) (*Record, *rejection) {
+	if rec.ID == "" {
+		rec.ID = NewEventID(rec.Received)
+	} else if err := validEventID(rec.ID); err != nil {
+		return nil, reject(ReasonInvalidID, "id", "id %q: %v", rec.ID, err)
+	}
+	if c.KeyField != "" {
+		v, ok := valueAt(value, c.KeyField)
+		if !ok {
+			return nil, reject(ReasonInvalidKey, "data."+c.KeyField, "key field %s is missing", c.KeyField)
+		}
+		rec.Key = keyString(v)
+		if key != nil && *key != rec.Key {
+			return nil, reject(ReasonInvalidKey, "key", "key %q differs from the contract's key field %s = %q", *key, c.KeyField, rec.Key)
+		}
+	} else if key != nil {
+		rec.Key = *key
+	}
+	if len(rec.Key) > 512 {
+		return nil, reject(ReasonInvalidKey, "key", "key is %d bytes; at most 512", len(rec.Key))
+	}
+	switch {
+	case timeText != "":
+		t, err := time.Parse(time.RFC3339Nano, timeText)
+		if err != nil {
+			return nil, reject(ReasonInvalidTime, "time", "time %q is not RFC 3339 (e.g. 2026-11-22T10:00:00Z)", timeText)
+		}
+		rec.Time = t.UTC()
+	case c.TimeField != "":
+		v, _ := valueAt(value, c.TimeField)
+		t, err := eventTime(schema, c.TimeField, v)
+		if err != nil {
+			return nil, reject(ReasonInvalidTime, "data."+c.TimeField, "time field %s: %v", c.TimeField, err)
+		}
+		rec.Time = t
+	default:
+		rec.Time = rec.Received
+	}
+	resolved, rej := rt.resolveRoutes(rec.Contract, c, routes)
+	if rej != nil {
+		return nil, rej
+	}
+	rec.Routes = resolved
+	return rec, nil
+}
+
+// resolveRoutes applies the contract: the event's routes, else the contract's defaults;
+// each allowed by the contract and configured here; required routes always added.
+func (rt *Router) resolveRoutes(subject string, c *schemas.Contract, asked []string) ([]string, *rejection) {
+	routes := asked
+	if len(routes) == 0 {
+		routes = c.Routes.Default
+	}
+	out := make([]string, 0, len(routes)+len(c.Routes.Required))
+	for i, r := range routes {
+		if !slices.Contains(c.Routes.Allowed, r) {
+			return nil, reject(ReasonRouteNotAllowed, fmt.Sprintf("routes[%d]", i), "route %q is not allowed by contract %q (allowed: %s)", r, subject, strings.Join(c.Routes.Allowed, ", "))
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	for _, r := range c.Routes.Required {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return nil, reject(ReasonNoRoutes, "routes", "the event names no routes and contract %q has no default or required routes", subject)
+	}
+	for _, r := range out {
+		if _, ok := rt.routes[r]; !ok {
+			return nil, reject(ReasonRouteUnknown, "routes", "route %q is not configured on this router", r)
+		}
+	}
+	return out, nil
+}
+
+// valueAt follows a dotted path through decoded JSON or Avro maps. Avro JSON unions
+// ({"type": value}) and hamba's decoded unions are looked through.
+func valueAt(v any, path string) (any, bool) {
+	for _, part := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		next, ok := m[part]
+		if !ok {
+			return nil, false
+		}
+		v = unwrapUnion(next)
+	}
+	return v, v != nil
+}
+
+func unwrapUnion(v any) any {
+	if m, ok := v.(map[string]any); ok && len(m) == 1 {
+		for k, inner := range m {
+			if _, isMap := inner.(map[string]any); isMap || strings.ContainsAny(k, ".") || isAvroTypeName(k) {
+				return inner
+			}
+		}
+	}
+	return v
+}
+
+func isAvroTypeName(s string) bool {
+	switch s {
+	case "string", "int", "long", "float", "double", "boolean", "bytes":
+		return true
+	}
+	return false
+}
+
+func keyString(v any) string {
+	switch k := v.(type) {
+	case string:
+		return k
+	case json.Number:
+		return k.String()
+	case int:
+		return strconv.Itoa(k)
+	case int32:
+		return strconv.FormatInt(int64(k), 10)
+	case int64:
+		return strconv.FormatInt(k, 10)
+	case []byte:
+		return fmt.Sprintf("%x", k)
+	default:
+		return fmt.Sprint(k)
+	}
+}
+
+// eventTime reads the contract's time field: a timestamp-millis/micros number, an RFC
+// 3339 string, or a time.Time decoded from Avro.
+func eventTime(schema avro.Schema, path string, v any) (time.Time, error) {
+	f, err := schemas.LookupField(schema, path)
+	if err != nil {
+		return time.Time{}, err
+	}
+	unit := time.Millisecond
+	if p, ok := f.Type().(*avro.PrimitiveSchema); ok && p.Logical() != nil && p.Logical().Type() == avro.TimestampMicros {
+		unit = time.Microsecond
+	}
+	switch t := v.(type) {
+	case time.Time:
+		return t.UTC(), nil
+	case string:
+		parsed, err := time.Parse(time.RFC3339Nano, t)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%q is not RFC 3339", t)
+		}
+		return parsed.UTC(), nil
+	case json.Number:
+		n, err := t.Int64()
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%s is not an integer timestamp", t)
+		}
+		return fromUnit(n, unit), nil
+	case int64:
+		return fromUnit(t, unit), nil
+	case nil:
+		return time.Time{}, errors.New("is missing")
+	}
+	return time.Time{}, fmt.Errorf("unsupported value %T", v)
+}
+
+func fromUnit(n int64, unit time.Duration) time.Time {
+	if unit == time.Microsecond {
+		return time.UnixMicro(n).UTC()
+	}
+	if n > math.MaxInt64/int64(time.Millisecond) || n < math.MinInt64/int64(time.Millisecond) {
+		return time.UnixMilli(0).UTC()
+	}
+	return time.UnixMilli(n).UTC()
+}
+
+// jsonErrorField names the envelope field a decoding error is about, when known.
+func jsonErrorField(err error) string {
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) {
+		return ute.Field
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "unknown field \""); i >= 0 {
+		return strings.TrimSuffix(msg[i+len("unknown field \""):], "\"")
+	}
+	return ""
+}
+
+// directions are routing directions carried in Waybill-* headers.
+type directions struct {
+	id, time string
+	key      *string
+	routes   []string
+}

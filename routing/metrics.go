@@ -1,0 +1,68 @@
+package routing
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the router's Prometheus metrics.
+type Metrics struct {
+	Registry        *prometheus.Registry
+	accepted        *prometheus.CounterVec
+	rejected        *prometheus.CounterVec
+	delivered       *prometheus.CounterVec
+	failed          *prometheus.CounterVec
+	deadLettered    *prometheus.CounterVec
+	deliveryLatency *prometheus.HistogramVec
+	intakeLatency   prometheus.Histogram
+	walBytes        prometheus.Gauge
+}
+
+// NewMetrics registers the router's metrics on reg (a new registry when nil).
+func NewMetrics(reg *prometheus.Registry) *Metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m := &Metrics{
+		Registry: reg,
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "waybill_route_accepted_events_total",
+			Help: "Events accepted for a route."}, []string{"route"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "waybill_intake_rejected_events_total",
+			Help: "Events rejected at intake, by reason."}, []string{"reason"}),
+		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "waybill_route_delivered_events_total",
+			Help: "Events a route's sink confirmed."}, []string{"route"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "waybill_route_failed_events_total",
+			Help: "Event delivery attempts that failed and will be retried."}, []string{"route"}),
+		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "waybill_route_dead_lettered_events_total",
+			Help: "Events a route gave up on."}, []string{"route"}),
+		deliveryLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "waybill_route_delivery_seconds",
+			Help: "Duration of one sink write.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"route"}),
+		intakeLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "waybill_intake_seconds",
+			Help: "Intake request duration, from body read to durable answer.", Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16)}),
+		walBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "waybill_wal_bytes", Help: "Bytes in WAL segments on disk."}),
+	}
+	reg.MustRegister(m.accepted, m.rejected, m.delivered, m.failed, m.deadLettered, m.deliveryLatency, m.intakeLatency, m.walBytes)
+	return m
+}
+
+// registerRouteGauges exposes per-route backlog state, read at scrape time.
+func (rt *Router) registerRouteGauges() {
+	for name, r := range rt.routes {
+		r := r
+		labels := prometheus.Labels{"route": name}
+		rt.metrics.Registry.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "waybill_route_backlog_events", Help: "Events accepted for the route and not yet delivered or dead-lettered.", ConstLabels: labels},
+				func() float64 { return float64(r.backlogEvents.Load()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "waybill_route_backlog_bytes", Help: "Bytes of the route's backlog.", ConstLabels: labels},
+				func() float64 { return float64(r.backlogBytes.Load()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "waybill_route_oldest_undelivered_seconds", Help: "Age of the oldest undelivered event of the route.", ConstLabels: labels},
+				func() float64 {
+					if ns := r.oldestPending.Load(); ns != 0 {
+						return time.Since(time.Unix(0, ns)).Seconds()
+					}
+					return 0
+				}),
+		)
+	}
+}

@@ -1,0 +1,173 @@
+package routing
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Record is an accepted event as it is stored in the WAL: the event plus the routes it
+// must reach. The WAL assigns Seq.
+type Record struct {
+	Event
+	Routes []string
+	// Replay marks a dead letter sent again: the ledger counted it as accepted the
+	// first time, so it must not be counted again.
+	Replay bool
+}
+
+// recordVersion is the first byte of every WAL payload written by this package.
+const recordVersion = 1
+
+const flagReplay = 1
+
+// maxRoutesPerRecord bounds decoding work on a corrupt payload.
+const maxRoutesPerRecord = 256
+
+// AppendRecord encodes r (without Seq, which the WAL holds) as a WAL payload.
+//
+// Payload format, version 1 (all integers are unsigned LEB128 varints unless noted;
+// "str" is a varint length followed by that many UTF-8 bytes):
+//
+//	u8   version (= 1)
+//	u8   flags: bit 0 = replay of a dead letter; other bits zero
+//	str  event id
+//	str  contract (subject)
+//	uvar schema id
+//	str  key
+//	var  event time, Unix microseconds (zigzag varint)
+//	var  received time, Unix microseconds (zigzag varint)
+//	uvar number of routes, then that many str route names
+//	str  data: the Avro binary datum under schema id (the rest of the payload)
+func AppendRecord(dst []byte, r *Record) []byte {
+	var flags byte
+	if r.Replay {
+		flags |= flagReplay
+	}
+	dst = append(dst, recordVersion, flags)
+	dst = appendString(dst, r.ID)
+	dst = appendString(dst, r.Contract)
+	dst = binary.AppendUvarint(dst, uint64(r.SchemaID))
+	dst = appendString(dst, r.Key)
+	dst = binary.AppendVarint(dst, r.Time.UnixMicro())
+	dst = binary.AppendVarint(dst, r.Received.UnixMicro())
+	dst = binary.AppendUvarint(dst, uint64(len(r.Routes)))
+	for _, rt := range r.Routes {
+		dst = appendString(dst, rt)
+	}
+	return appendString(dst, string(r.Data))
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+var errShortRecord = errors.New("record is truncated")
+
+// DecodeRecord decodes a WAL payload. Data aliases p.
+func DecodeRecord(seq uint64, p []byte) (*Record, error) {
+	d := decoder{buf: p}
+	if v := d.byte(); v != recordVersion {
+		if d.err != nil {
+			return nil, d.err
+		}
+		return nil, fmt.Errorf("record %d: unknown payload version %d", seq, v)
+	}
+	flags := d.byte()
+	if flags&^flagReplay != 0 {
+		return nil, fmt.Errorf("record %d: unknown flags %#x", seq, flags)
+	}
+	r := &Record{Replay: flags&flagReplay != 0}
+	r.Seq = seq
+	r.ID = d.string()
+	r.Contract = d.string()
+	r.SchemaID = int(d.uvarint())
+	r.Key = d.string()
+	r.Time = time.UnixMicro(d.varint()).UTC()
+	r.Received = time.UnixMicro(d.varint()).UTC()
+	n := d.uvarint()
+	if n > maxRoutesPerRecord {
+		return nil, fmt.Errorf("record %d: %d routes is more than %d", seq, n, maxRoutesPerRecord)
+	}
+	r.Routes = make([]string, 0, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		r.Routes = append(r.Routes, d.string())
+	}
+	r.Data = d.bytes()
+	if d.err != nil {
+		return nil, fmt.Errorf("record %d: %w", seq, d.err)
+	}
+	if len(d.buf) != 0 {
+		return nil, fmt.Errorf("record %d: %d unexpected trailing bytes", seq, len(d.buf))
+	}
+	return r, nil
+}
+
+type decoder struct {
+	buf []byte
+	err error
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil || len(d.buf) < 1 {
+		d.err = errShortRecord
+		return 0
+	}
+	b := d.buf[0]
+	d.buf = d.buf[1:]
+	return b
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.buf)
+	if n <= 0 {
+		d.err = errShortRecord
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.buf)
+	if n <= 0 {
+		d.err = errShortRecord
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.buf)) {
+		d.err = errShortRecord
+		return nil
+	}
+	b := d.buf[:n:n]
+	d.buf = d.buf[n:]
+	return b
+}
+
+func (d *decoder) string() string { return string(d.bytes()) }
+
+// HasRoute reports whether the record must reach route.
+func (r *Record) HasRoute(route string) bool {
+	for _, rt := range r.Routes {
+		if rt == route {
+			return true
+		}
+	}
+	return false
+}

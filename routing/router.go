@@ -1,0 +1,172 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hamba/avro/v2"
+
+	"github.com/waybill-data/waybill/routing/wal"
+)
+
+// Router accepts events, makes them durable in the WAL and delivers them per route.
+type Router struct {
+	cfg       *Config
+	contracts Contracts
+	wal       *wal.WAL
+	routes    map[string]*route
+	ledger    *Ledger
+	dead      *DeadLetters
+	metrics   *Metrics
+	log       *slog.Logger
+	now       func() time.Time
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Options are the router's collaborators.
+type Options struct {
+	Config    *Config         // validated
+	Contracts Contracts       // the registry's watch cache
+	Sinks     map[string]Sink // opened sinks by name
+	Logger    *slog.Logger
+	Metrics   *Metrics // nil: a private registry
+}
+
+// New opens the WAL and the durable state under cfg.StateDir and prepares one delivery
+// loop per route. Call Start to begin delivering.
+func New(opts Options) (*Router, error) {
+	cfg := opts.Config
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for _, dir := range []string{"wal", "routes", "deadletters"} {
+		if err := os.MkdirAll(filepath.Join(cfg.StateDir, dir), 0o755); err != nil {
+			return nil, fmt.Errorf("creating state dir: %w", err)
+		}
+	}
+	w, err := wal.Open(wal.Options{
+		Dir:          filepath.Join(cfg.StateDir, "wal"),
+		SegmentBytes: int64(cfg.WAL.SegmentBytes),
+		MaxBytes:     int64(cfg.WAL.MaxBytes),
+		Logger:       log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening WAL: %w", err)
+	}
+	metrics := opts.Metrics
+	if metrics == nil {
+		metrics = NewMetrics(nil)
+	}
+	rt := &Router{cfg: cfg, contracts: opts.Contracts, wal: w, log: log, now: time.Now, metrics: metrics, routes: map[string]*route{}}
+	if rt.ledger, err = OpenLedger(cfg.StateDir); err != nil {
+		w.Close()
+		return nil, err
+	}
+	if rt.dead, err = OpenDeadLetters(filepath.Join(cfg.StateDir, "deadletters")); err != nil {
+		w.Close()
+		return nil, err
+	}
+	for name, rc := range cfg.Routes {
+		sink, ok := opts.Sinks[rc.Sink]
+		if !ok {
+			w.Close()
+			return nil, fmt.Errorf("route %s: sink %q was not opened", name, rc.Sink)
+		}
+		r, err := newRoute(rt, name, rc, sink)
+		if err != nil {
+			w.Close()
+			return nil, err
+		}
+		rt.routes[name] = r
+	}
+	// Count what was accepted but not yet in the ledger's checkpoint (after a crash).
+	if err := rt.ledger.Recover(w, rt.decodeForLedger); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return rt, nil
+}
+
+func (rt *Router) decodeForLedger(seq uint64, payload []byte) (*Record, error) {
+	return DecodeRecord(seq, payload)
+}
+
+// Start launches the delivery loops.
+func (rt *Router) Start() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	rt.cancel = cancel
+	for _, r := range rt.routes {
+		if err := r.start(ctx); err != nil {
+			cancel()
+			return err
+		}
+	}
+	rt.wg.Add(1)
+	go func() {
+		defer rt.wg.Done()
+		rt.housekeeping(ctx)
+	}()
+	return nil
+}
+
+// Close stops delivery (finishing the batch in flight where the sink allows), then
+// closes the WAL. Everything acknowledged stays in the WAL for the next start.
+func (rt *Router) Close() error {
+	if rt.cancel != nil {
+		rt.cancel()
+	}
+	rt.wg.Wait()
+	for _, r := range rt.routes {
+		r.wait()
+	}
+	errs := []error{rt.ledger.Checkpoint(rt.wal.LastSeq())}
+	errs = append(errs, rt.dead.Close(), rt.wal.Close())
+	return errors.Join(errs...)
+}
+
+// housekeeping checkpoints the ledger and releases WAL segments every route has passed.
+func (rt *Router) housekeeping(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		last := rt.wal.LastSeq()
+		if err := rt.ledger.Checkpoint(last); err != nil {
+			rt.log.Warn("ledger checkpoint failed", "error", err)
+			continue
+		}
+		upTo := last + 1
+		for _, r := range rt.routes {
+			upTo = min(upTo, r.cursor()+1)
+		}
+		upTo = min(upTo, rt.ledger.CheckpointSeq()+1)
+		if err := rt.wal.Release(upTo); err != nil {
+			rt.log.Warn("releasing WAL segments failed", "error", err)
+		}
+		rt.metrics.walBytes.Set(float64(rt.wal.Size()))
+	}
+}
+
+// schemaSource resolves schema ids for sinks through the contract cache.
+type schemaSource struct{ c Contracts }
+
+func (s schemaSource) Avro(id int) (avro.Schema, error) {
+	sc, ok := s.c.SchemaByID(id)
+	if !ok {
+		return nil, fmt.Errorf("schema id %d is not in the registry cache", id)
+	}
+	return sc.Avro, nil
+}
