@@ -22,6 +22,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME) ./routing/wal/
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./routing/avrojson/
 	$(GO) test -run '^$$' -fuzz '^FuzzEncodeJSON$$' -fuzztime $(FUZZTIME) ./routing/avrojson/
+	$(GO) test -run '^$$' -fuzz '^FuzzSplitEvents$$' -fuzztime $(FUZZTIME) ./routing/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEnvelopeRecord$$' -fuzztime $(FUZZTIME) ./routing/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./schemas/... ./routing/... ./adapters/...

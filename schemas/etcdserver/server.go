@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -28,8 +29,9 @@ type Config struct {
 
 // Server is a running embedded etcd.
 type Server struct {
-	etcd *embed.Etcd
-	addr string
+	etcd    *embed.Etcd
+	addr    string
+	closing *atomic.Bool
 }
 
 // Start starts etcd and waits until it serves clients.
@@ -71,6 +73,7 @@ func Start(cfg Config) (*Server, error) {
 		ec.AutoCompactionMode = "revision"
 		ec.AutoCompactionRetention = cfg.CompactionRetention
 	}
+	closing := &atomic.Bool{}
 	logger := cfg.Logger
 	if logger == nil {
 		zc := zap.NewProductionConfig()
@@ -79,6 +82,11 @@ func Start(cfg Config) (*Server, error) {
 		if logger, err = zc.Build(); err != nil {
 			return nil, fmt.Errorf("etcd logger: %w", err)
 		}
+		// etcd reports its own listeners closing as errors; during a shutdown we asked
+		// for, those lines would make every clean stop look like a failure.
+		logger = logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+			return quietWhileClosing{Core: c, closing: closing}
+		}))
 	}
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(logger)
 	e, err := embed.StartEtcd(ec)
@@ -94,7 +102,7 @@ func Start(cfg Config) (*Server, error) {
 		e.Close()
 		return nil, fmt.Errorf("embedded etcd did not become ready within 60s")
 	}
-	return &Server{etcd: e, addr: cfg.ClientAddr}, nil
+	return &Server{etcd: e, addr: cfg.ClientAddr, closing: closing}, nil
 }
 
 // Addr is the host:port clients connect to.
@@ -107,7 +115,30 @@ func (s *Server) Endpoint() string { return "http://" + s.addr }
 func (s *Server) Err() <-chan error { return s.etcd.Err() }
 
 // Close stops etcd, waiting for in-flight requests.
-func (s *Server) Close() { s.etcd.Close() }
+func (s *Server) Close() {
+	s.closing.Store(true)
+	s.etcd.Close()
+}
+
+// quietWhileClosing drops etcd's log lines below panic level once Close has begun.
+type quietWhileClosing struct {
+	zapcore.Core
+	closing *atomic.Bool
+}
+
+func (q quietWhileClosing) With(fields []zapcore.Field) zapcore.Core {
+	return quietWhileClosing{Core: q.Core.With(fields), closing: q.closing}
+}
+
+func (q quietWhileClosing) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if q.closing.Load() && e.Level < zapcore.DPanicLevel {
+		return ce
+	}
+	if q.Enabled(e.Level) {
+		return ce.AddCore(e, q)
+	}
+	return ce
+}
 
 func freeAddr(host string) (string, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))

@@ -292,3 +292,13 @@ func (s *Store) IDByFingerprint(ctx context.Context, fp string) (int, bool, erro
 	}
 	return id, true, nil
 }
+
+// Ping checks that etcd answers a linearizable read within the operation timeout.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	if _, err := s.cli.Get(ctx, s.keys.NextID()); err != nil {
+		return schemas.StoreError("checking etcd", err)
+	}
+	return nil
+}

@@ -1106,6 +1106,7 @@ func TestStoreDownAnswers50001(t *testing.T) {
 		{method: "GET", path: "/config"},
 		{method: "PUT", path: "/config/s", body: map[string]string{"compatibility": "NONE"}},
 		{method: "GET", path: "/mode"},
+		{method: "GET", path: "/readyz"},
 		{method: "DELETE", path: "/subjects/s"},
 		{method: "POST", path: "/compatibility/subjects/s/versions", body: schemaBody{Schema: userV2}},
 	} {

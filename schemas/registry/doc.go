@@ -21,6 +21,7 @@
 //	GET|PUT /mode, GET|PUT|DELETE /mode/{subject}
 //	GET|PUT /contracts/{subject}                  (Waybill) governance record
 //	GET    /healthz                               (Waybill) liveness
+//	GET    /readyz                                (Waybill) readiness: etcd answers (else 500/50001)
 //
 // Limits: request bodies over MaxBodyBytes get 413; a schema text over
 // schemas.MaxSchemaBytes gets 42209.

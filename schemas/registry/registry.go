@@ -45,6 +45,13 @@ func (reg *Registry) Handler() http.Handler {
 		writeJSON(w, 200, map[string]string{"status": "ok"})
 		return nil
 	})
+	h("GET /readyz", func(w http.ResponseWriter, r *http.Request) error {
+		if err := reg.store.Ping(r.Context()); err != nil {
+			return err
+		}
+		writeJSON(w, 200, map[string]string{"status": "ready"})
+		return nil
+	})
 	h("GET /subjects", reg.listSubjects)
 	h("POST /subjects/{subject}/versions", reg.register)
 	h("POST /subjects/{subject}", reg.lookup)
