@@ -293,8 +293,8 @@ func (r *route) delivered(events []Event) {
 
 func (r *route) deadLetter(ev Event, reason string) {
 	if err := r.rt.dead.Add(r.name, ev, reason, r.rt.now()); err != nil {
-		// Losing a dead letter would lose the event: stop this route rather than move on.
-		r.rt.log.Error("dead letter could not be stored; route will retry", "route", r.name, "error", err)
+		// Losing a dead letter would lose the event, and moving the cursor past it would
+		// too: crash the router instead, so a restart resumes from the saved cursor.
 		panic(fmt.Sprintf("route %s: storing dead letter: %v", r.name, err))
 	}
 	r.settled([]Event{ev})
