@@ -16,7 +16,9 @@ vet:
 unit:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
-# Bounded fuzzing of the input boundaries; each target runs for FUZZTIME.
+# Bounded fuzzing of the input boundaries; each target runs for FUZZTIME. Every failing
+# input the fuzzer finds is saved under testdata/fuzz/; committed with its fix, it is
+# replayed by `make unit` too (go test runs the seed corpus of every Fuzz target).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseAvro$$' -fuzztime $(FUZZTIME) ./schemas/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME) ./routing/wal/

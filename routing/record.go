@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -64,7 +65,10 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-var errShortRecord = errors.New("record is truncated")
+var (
+	errShortRecord      = errors.New("record is truncated")
+	errNonMinimalVarint = errors.New("record has a varint that is not minimally encoded")
+)
 
 // DecodeRecord decodes a WAL payload. Data aliases p.
 func DecodeRecord(seq uint64, p []byte) (*Record, error) {
@@ -83,7 +87,11 @@ func DecodeRecord(seq uint64, p []byte) (*Record, error) {
 	r.Seq = seq
 	r.ID = d.string()
 	r.Contract = d.string()
-	r.SchemaID = int(d.uvarint())
+	if id := d.uvarint(); id > math.MaxInt32 {
+		return nil, fmt.Errorf("record %d: schema id %d is out of range", seq, id)
+	} else {
+		r.SchemaID = int(id)
+	}
 	r.Key = d.string()
 	r.Time = time.UnixMicro(d.varint()).UTC()
 	r.Received = time.UnixMicro(d.varint()).UTC()
@@ -129,6 +137,12 @@ func (d *decoder) uvarint() uint64 {
 		d.err = errShortRecord
 		return 0
 	}
+	if n != uvarintLen(v) {
+		// A padded varint decodes to the same value; refusing it keeps one payload
+		// per record, so a decoded record re-encodes to exactly the bytes read.
+		d.err = errNonMinimalVarint
+		return 0
+	}
 	d.buf = d.buf[n:]
 	return v
 }
@@ -142,8 +156,22 @@ func (d *decoder) varint() int64 {
 		d.err = errShortRecord
 		return 0
 	}
+	if ux := uint64(v) << 1; n != uvarintLen(ux^uint64(v>>63)) {
+		d.err = errNonMinimalVarint
+		return 0
+	}
 	d.buf = d.buf[n:]
 	return v
+}
+
+// uvarintLen is the length of the minimal encoding of v.
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
 }
 
 func (d *decoder) bytes() []byte {
