@@ -12,6 +12,13 @@
 //     github.com/hamba/avro/v2/registry and
 //     github.com/confluentinc/confluent-kafka-go/v2/schemaregistry in-process, and
 //     the npm package @kafkajs/confluent-schema-registry through clients/node.
+//   - router/ tests the delivery router the same way: it builds cmd/router (and
+//     cmd/registry for contracts), sends events over HTTP and kills the router with
+//     SIGKILL under load to prove that every acknowledged event is delivered exactly
+//     once.
+//   - internal/testproc is the harness both share: build a command once, start it on
+//     free ports, wait for an HTTP endpoint, capture its output for failing tests,
+//     and kill its whole process group when the test ends.
 //   - clients/node/ is the npm project of the Node.js client (conformance.js), with a
 //     committed package-lock.json. It is installed by `make deps` (npm ci).
 //

@@ -21,6 +21,8 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/rest"
 	hamba "github.com/hamba/avro/v2/registry"
+
+	"github.com/waybill-data/waybill/integration/internal/testproc"
 )
 
 // Schemas shared by the Go client tests: v2 is BACKWARD compatible with v1 (an added
@@ -419,8 +421,8 @@ func TestNodeClientConformance(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "conformance.js", reg.URL)
 	cmd.Dir = dir
-	cmd.SysProcAttr = childProcAttr()
-	var stdout, stderr syncBuffer
+	cmd.SysProcAttr = testproc.ChildProcAttr()
+	var stdout, stderr testproc.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()
 	if err != nil {

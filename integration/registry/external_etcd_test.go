@@ -12,13 +12,15 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/waybill-data/waybill/integration/internal/testproc"
 )
 
 const debianEtcd = "/usr/bin/etcd"
 
 // etcdServer is one run of Debian's etcd on fixed ports and data dir.
 type etcdServer struct {
-	*proc
+	*testproc.Proc
 	dataDir, clientAddr, peerAddr string
 }
 
@@ -36,7 +38,7 @@ func requireDebianEtcd(t *testing.T) {
 func startDebianEtcd(t *testing.T, name, dataDir, clientAddr, peerAddr string) *etcdServer {
 	t.Helper()
 	client, peer := "http://"+clientAddr, "http://"+peerAddr
-	p := startProc(t, name, debianEtcd,
+	p := testproc.Start(t, name, nil, debianEtcd,
 		"--name", "default",
 		"--data-dir", dataDir,
 		"--listen-client-urls", client,
@@ -48,20 +50,20 @@ func startDebianEtcd(t *testing.T, name, dataDir, clientAddr, peerAddr string) *
 		"--logger", "zap",
 		"--log-level", "warn",
 	)
-	waitHealthy(t, p, client+"/health", 30*time.Second, func(status int, body []byte) bool {
+	testproc.WaitReady(t, p, client+"/health", 30*time.Second, func(status int, body []byte) bool {
 		var h struct {
 			Health string `json:"health"`
 		}
 		return status == http.StatusOK && json.Unmarshal(body, &h) == nil && h.Health == "true"
 	})
-	return &etcdServer{proc: p, dataDir: dataDir, clientAddr: clientAddr, peerAddr: peerAddr}
+	return &etcdServer{Proc: p, dataDir: dataDir, clientAddr: clientAddr, peerAddr: peerAddr}
 }
 
 func TestExternalDebianEtcd(t *testing.T) {
 	requireDebianEtcd(t)
 	t.Parallel()
 	dataDir := t.TempDir()
-	clientAddr, peerAddr := freeAddr(t), freeAddr(t)
+	clientAddr, peerAddr := testproc.FreeAddr(t), testproc.FreeAddr(t)
 	etcd := startDebianEtcd(t, "etcd (first run)", dataDir, clientAddr, peerAddr)
 
 	reg := startRegistry(t, "registry", registryOpts{
@@ -113,7 +115,7 @@ func TestExternalDebianEtcd(t *testing.T) {
 
 	// etcd goes away.
 	// etcd re-raises SIGTERM after its cleanup, so it dies "by signal": no exit code to check.
-	etcd.stop(t, 20*time.Second)
+	etcd.Stop(t, 20*time.Second)
 	// BACKWARD compatible with v1, the subject's only version now.
 	duringOutage := recordSchema("Order",
 		`{"name":"id","type":"long"}`,
@@ -144,8 +146,8 @@ func TestExternalDebianEtcd(t *testing.T) {
 	} else if r.Status < 500 || r.errorCode() != 50001 {
 		t.Fatalf("GET /schemas/ids/%d during the etcd outage: %s, want 200 from memory or a 5xx with 50001", r1.ID, r)
 	}
-	if reg.exited() {
-		t.Fatalf("the registry exited during the etcd outage: %v", reg.waitErr)
+	if reg.Exited() {
+		t.Fatalf("the registry exited during the etcd outage: %v", reg.WaitErr())
 	}
 	mustCall(t, http.MethodGet, reg.URL+"/healthz", nil, http.StatusOK, nil)
 
@@ -153,7 +155,7 @@ func TestExternalDebianEtcd(t *testing.T) {
 	startDebianEtcd(t, "etcd (restarted)", dataDir, clientAddr, peerAddr)
 	restarted := time.Now()
 	var last reply
-	if !poll(30*time.Second, 100*time.Millisecond, reg.done, func() bool {
+	if !testproc.Poll(30*time.Second, 100*time.Millisecond, reg.Done(), func() bool {
 		last, _ = call(t.Context(), http.MethodGet, reg.URL+"/subjects/"+subject+"/versions/latest", nil)
 		return last.Status == http.StatusOK
 	}) {

@@ -10,11 +10,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/waybill-data/waybill/integration/internal/testproc"
 )
 
 func TestShutdownAndRestartKeepsSchemas(t *testing.T) {
 	t.Parallel()
-	opts := registryOpts{DataDir: t.TempDir(), Listen: freeAddr(t), EtcdListen: freeAddr(t)}
+	opts := registryOpts{DataDir: t.TempDir(), Listen: testproc.FreeAddr(t), EtcdListen: testproc.FreeAddr(t)}
 	first := startRegistry(t, "registry (first run)", opts)
 
 	type reg struct {
@@ -35,11 +37,11 @@ func TestShutdownAndRestartKeepsSchemas(t *testing.T) {
 	}
 
 	start := time.Now()
-	if code := first.stop(t, 15*time.Second); code != 0 {
-		t.Fatalf("registry exited with code %d after SIGTERM (%v), want 0", code, first.waitErr)
+	if code := first.Stop(t, 15*time.Second); code != 0 {
+		t.Fatalf("registry exited with code %d after SIGTERM (%v), want 0", code, first.WaitErr())
 	}
 	t.Logf("registry exited 0 %v after SIGTERM", time.Since(start).Round(time.Millisecond))
-	if out := first.out.String(); !strings.Contains(out, `"msg":"stopped"`) {
+	if out := first.Out.String(); !strings.Contains(out, `"msg":"stopped"`) {
 		t.Fatalf("registry exited without logging its graceful stop")
 	}
 
@@ -78,7 +80,7 @@ func TestShutdownAndRestartKeepsSchemas(t *testing.T) {
 		t.Fatalf("a new schema after restart got id %d, not above the earlier ids (max %d)", fresh.ID, maxID)
 	}
 
-	if code := second.stop(t, 15*time.Second); code != 0 {
-		t.Fatalf("restarted registry exited with code %d after SIGTERM (%v), want 0", code, second.waitErr)
+	if code := second.Stop(t, 15*time.Second); code != 0 {
+		t.Fatalf("restarted registry exited with code %d after SIGTERM (%v), want 0", code, second.WaitErr())
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/waybill-data/waybill/adapters/lake"
+	"github.com/waybill-data/waybill/integration/internal/testproc"
 )
 
 const ordersSchema = `{"type":"record","name":"Order","namespace":"waybill.itest","fields":[` +
@@ -52,14 +53,14 @@ type routerSet struct {
 	cfgPath string
 	url     string
 	n       int
-	cur     *proc
+	cur     *testproc.Proc
 }
 
 func (rs *routerSet) start(t *testing.T) {
 	t.Helper()
 	rs.n++
-	rs.cur = startProc(t, fmt.Sprintf("router#%d", rs.n), nil, routerBin, "--config", rs.cfgPath)
-	waitReady(t, rs.cur, rs.url+"/readyz", 30*time.Second, func(status int, _ []byte) bool {
+	rs.cur = testproc.Start(t, fmt.Sprintf("router#%d", rs.n), nil, routerBin, "--config", rs.cfgPath)
+	testproc.WaitReady(t, rs.cur, rs.url+"/readyz", 30*time.Second, func(status int, _ []byte) bool {
 		return status == http.StatusOK
 	})
 }
@@ -72,11 +73,11 @@ func TestCrashExactlyOnce(t *testing.T) {
 	rng := rand.New(rand.NewSource(seed))
 
 	// Registry with embedded etcd, one governed contract.
-	regAddr, etcdAddr := freeAddr(t), freeAddr(t)
-	reg := startProc(t, "registry", nil, registryBin,
+	regAddr, etcdAddr := testproc.FreeAddr(t), testproc.FreeAddr(t)
+	reg := testproc.Start(t, "registry", nil, registryBin,
 		"--listen", regAddr, "--data-dir", t.TempDir(), "--etcd-listen", etcdAddr)
 	regURL := "http://" + regAddr
-	waitReady(t, reg, regURL+"/healthz", 60*time.Second, func(status int, _ []byte) bool {
+	testproc.WaitReady(t, reg, regURL+"/healthz", 60*time.Second, func(status int, _ []byte) bool {
 		return status == http.StatusOK
 	})
 	mustCall(t, http.MethodPost, regURL+"/subjects/orders/versions", map[string]any{"schema": ordersSchema}, http.StatusOK)
@@ -88,7 +89,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 	// Router configuration, reused by every incarnation.
 	dir := t.TempDir()
 	lakeDir := filepath.Join(dir, "lake")
-	routerAddr := freeAddr(t)
+	routerAddr := testproc.FreeAddr(t)
 	cfg := fmt.Sprintf(`listen: %s
 state_dir: %s
 etcd_endpoints: [%s]
@@ -206,7 +207,7 @@ routes:
 		ackMu.Lock()
 		before := len(acked)
 		ackMu.Unlock()
-		rs.cur.kill(t)
+		rs.cur.Kill(t)
 		restart := time.Now()
 		rs.start(t)
 		t.Logf("cycle %d: SIGKILL after %v (acknowledged so far %d), ready again in %v", c, wait, before, time.Since(restart).Round(time.Millisecond))
@@ -256,8 +257,8 @@ routes:
 		counts, files = m, len(cf)
 		return nil
 	}
-	drained := poll(60*time.Second, 100*time.Millisecond, rs.cur.done, func() bool {
-		status, b, err := call(context.Background(), http.MethodGet, rs.url+"/v1/ledger", nil)
+	drained := testproc.Poll(60*time.Second, 100*time.Millisecond, rs.cur.Done(), func() bool {
+		status, b, err := testproc.Call(context.Background(), http.MethodGet, rs.url+"/v1/ledger", nil)
 		if err != nil || status != http.StatusOK {
 			lastProblem = fmt.Sprintf("ledger: %d %v", status, err)
 			return false
