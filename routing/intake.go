@@ -54,62 +54,14 @@ func reject(reason, field, format string, args ...any) *rejection {
 	return &rejection{Reason: reason, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// envelope is the JSON form of an event with its routing directions.
-type envelope struct {
-	Contract string          `json:"contract"`
-	SchemaID *int            `json:"schema_id"`
-	ID       string          `json:"id"`
-	Key      *string         `json:"key"`
-	Time     string          `json:"time"`
-	Routes   []string        `json:"routes"`
-	Data     json.RawMessage `json:"data"`
-}
-
-// splitEvents splits a JSON intake body into raw events: one object, an array of
-// objects, or NDJSON (one object per line). A body that is none of these is an error
-// for the whole request: nothing in it is accepted.
-func splitEvents(body []byte) ([]json.RawMessage, error) {
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 {
-		return nil, errors.New("body is empty: send one event, an array of events, or NDJSON")
-	}
-	if trimmed[0] == '[' {
-		var events []json.RawMessage
-		if err := json.Unmarshal(trimmed, &events); err != nil {
-			return nil, fmt.Errorf("body is not a valid JSON array of events: %v", err)
-		}
-		return events, nil
-	}
-	// One (possibly pretty-printed) object, else NDJSON.
-	if json.Valid(trimmed) {
-		return []json.RawMessage{json.RawMessage(trimmed)}, nil
-	}
-	var events []json.RawMessage
-	for i, line := range bytes.Split(trimmed, []byte("\n")) {
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 {
-			continue
-		}
-		if !json.Valid(line) {
-			// Keep the line as an event so that it is rejected alone, with its line number.
-			events = append(events, json.RawMessage(fmt.Sprintf(`{"__invalid_line":%d}`, i+1)))
-			continue
-		}
-		events = append(events, json.RawMessage(line))
-	}
-	return events, nil
-}
-
 // prepareJSON validates one JSON event and builds its record.
 func (rt *Router) prepareJSON(raw json.RawMessage, received time.Time) (*Record, *rejection) {
-	var env envelope
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&env); err != nil {
-		if bytes.HasPrefix(raw, []byte(`{"__invalid_line":`)) {
-			return nil, reject(ReasonMalformed, "", "line %s is not valid JSON", strings.Trim(string(raw[len(`{"__invalid_line":`):]), "}"))
-		}
-		return nil, reject(ReasonMalformed, jsonErrorField(err), "malformed event envelope: %v", err)
+	if bytes.HasPrefix(raw, []byte(invalidLineMarker)) {
+		return nil, reject(ReasonMalformed, "", "line %s is not valid JSON", strings.Trim(string(raw[len(invalidLineMarker):]), "}"))
+	}
+	env, rej := parseEnvelope(raw)
+	if rej != nil {
+		return nil, rej
 	}
 	if env.Contract == "" {
 		return nil, reject(ReasonMalformed, "contract", "contract is required")
@@ -121,18 +73,13 @@ func (rt *Router) prepareJSON(raw json.RawMessage, received time.Time) (*Record,
 	if rej != nil {
 		return nil, rej
 	}
-	var value any
-	vd := json.NewDecoder(bytes.NewReader(env.Data))
-	vd.UseNumber()
-	if err := vd.Decode(&value); err != nil {
-		return nil, reject(ReasonInvalidData, "data", "data is not valid JSON: %v", err)
-	}
-	data, err := avrojson.Encode(nil, schema.Avro, value)
+	// Straight from the JSON text to Avro binary: no intermediate Go values.
+	data, err := avrojson.EncodeJSON(nil, schema.Avro, env.Data)
 	if err != nil {
 		return nil, dataRejection(err)
 	}
 	rec := &Record{Event: Event{ID: env.ID, Contract: env.Contract, SchemaID: version, Received: received, Data: data}}
-	return rt.finishRecord(rec, contract, schema.Avro, value, env.Key, env.Time, env.Routes)
+	return rt.finishRecord(rec, contract, schema.Avro, env.Key, env.Time, env.Routes)
 }
 
 // prepareAvro validates one Confluent wire-format event with header directions.
@@ -149,14 +96,8 @@ func (rt *Router) prepareAvro(subject string, body []byte, d directions, receive
 	if err := avrojson.Validate(schema.Avro, data); err != nil {
 		return nil, dataRejection(err)
 	}
-	var value any
-	if contract.KeyField != "" || contract.TimeField != "" {
-		if err := avro.Unmarshal(schema.Avro, data, &value); err != nil {
-			return nil, reject(ReasonInvalidData, "data", "data does not decode: %v", err)
-		}
-	}
 	rec := &Record{Event: Event{ID: d.id, Contract: subject, SchemaID: version, Received: received, Data: slices.Clone(data)}}
-	return rt.finishRecord(rec, contract, schema.Avro, value, d.key, d.time, d.routes)
+	return rt.finishRecord(rec, contract, schema.Avro, d.key, d.time, d.routes)
 }
 
 // resolveContract finds the governed contract and the schema an event is written with.
@@ -194,15 +135,20 @@ func dataRejection(err error) *rejection {
 	return reject(ReasonInvalidData, "data", "data: %v", err)
 }
 
-// finishRecord fills id, key, time and routes, applying the contract's rules.
-func (rt *Router) finishRecord(rec *Record, c *schemas.Contract, schema avro.Schema, value any, key *string, timeText string, routes []string) (*Record, *rejection) {
+// finishRecord fills id, key, time and routes, applying the contract's rules. The key
+// and time fields are read from the event's Avro data (rec.Data), so JSON and Avro
+// intake derive them from the same bytes the sinks will get.
+func (rt *Router) finishRecord(rec *Record, c *schemas.Contract, schema avro.Schema, key *string, timeText string, routes []string) (*Record, *rejection) {
 	if rec.ID == "" {
 		rec.ID = NewEventID(rec.Received)
 	} else if err := validEventID(rec.ID); err != nil {
 		return nil, reject(ReasonInvalidID, "id", "id %q: %v", rec.ID, err)
 	}
 	if c.KeyField != "" {
-		v, ok := valueAt(value, c.KeyField)
+		v, ok, err := fieldAt(schema, rec.Data, c.KeyField)
+		if err != nil {
+			return nil, reject(ReasonInvalidKey, "data."+c.KeyField, "key field %s: %v", c.KeyField, err)
+		}
 		if !ok {
 			return nil, reject(ReasonInvalidKey, "data."+c.KeyField, "key field %s is missing", c.KeyField)
 		}
@@ -224,7 +170,10 @@ func (rt *Router) finishRecord(rec *Record, c *schemas.Contract, schema avro.Sch
 		}
 		rec.Time = t.UTC()
 	case c.TimeField != "":
-		v, _ := valueAt(value, c.TimeField)
+		v, _, err := fieldAt(schema, rec.Data, c.TimeField)
+		if err != nil {
+			return nil, reject(ReasonInvalidTime, "data."+c.TimeField, "time field %s: %v", c.TimeField, err)
+		}
 		t, err := eventTime(schema, c.TimeField, v)
 		if err != nil {
 			return nil, reject(ReasonInvalidTime, "data."+c.TimeField, "time field %s: %v", c.TimeField, err)
@@ -271,42 +220,6 @@ func (rt *Router) resolveRoutes(subject string, c *schemas.Contract, asked []str
 		}
 	}
 	return out, nil
-}
-
-// valueAt follows a dotted path through decoded JSON or Avro maps. Avro JSON unions
-// ({"type": value}) and hamba's decoded unions are looked through.
-func valueAt(v any, path string) (any, bool) {
-	for _, part := range strings.Split(path, ".") {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		next, ok := m[part]
-		if !ok {
-			return nil, false
-		}
-		v = unwrapUnion(next)
-	}
-	return v, v != nil
-}
-
-func unwrapUnion(v any) any {
-	if m, ok := v.(map[string]any); ok && len(m) == 1 {
-		for k, inner := range m {
-			if _, isMap := inner.(map[string]any); isMap || strings.ContainsAny(k, ".") || isAvroTypeName(k) {
-				return inner
-			}
-		}
-	}
-	return v
-}
-
-func isAvroTypeName(s string) bool {
-	switch s {
-	case "string", "int", "long", "float", "double", "boolean", "bytes":
-		return true
-	}
-	return false
 }
 
 func keyString(v any) string {
@@ -356,6 +269,8 @@ func eventTime(schema avro.Schema, path string, v any) (time.Time, error) {
 		return fromUnit(n, unit), nil
 	case int64:
 		return fromUnit(t, unit), nil
+	case int32:
+		return fromUnit(int64(t), unit), nil
 	case nil:
 		return time.Time{}, errors.New("is missing")
 	}
@@ -370,19 +285,6 @@ func fromUnit(n int64, unit time.Duration) time.Time {
 		return time.UnixMilli(0).UTC()
 	}
 	return time.UnixMilli(n).UTC()
-}
-
-// jsonErrorField names the envelope field a decoding error is about, when known.
-func jsonErrorField(err error) string {
-	var ute *json.UnmarshalTypeError
-	if errors.As(err, &ute) {
-		return ute.Field
-	}
-	msg := err.Error()
-	if i := strings.Index(msg, "unknown field \""); i >= 0 {
-		return strings.TrimSuffix(msg[i+len("unknown field \""):], "\"")
-	}
-	return ""
 }
 
 // directions are routing directions carried in Waybill-* headers.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -76,10 +77,16 @@ func (l *Ledger) Recover(w *wal.WAL, decode func(uint64, []byte) (*Record, error
 	return l.catchUp()
 }
 
-// catchUp counts every record durable so far.
+// catchUp counts every record durable so far. A nil reader (before Recover) counts nothing.
 func (l *Ledger) catchUp() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.reader == nil {
+		return nil
+	}
+	var keys ledgerKeys
+	var lastKey string
+	var lastRoutes, counters []string // counters[i] is lastKey + "|" + lastRoutes[i]
 	for {
 		rec, ok, err := l.reader.TryNext()
 		if err != nil {
@@ -90,12 +97,40 @@ func (l *Ledger) catchUp() error {
 		}
 		r, err := l.decode(rec.Seq, rec.Payload)
 		if err == nil && !r.Replay {
-			for _, route := range r.Routes {
-				l.accepted[LedgerKey(r.Contract, r.Time)+"|"+route]++
+			// Runs of records share contract, hour and routes: build their counter
+			// names once per run, not once per record.
+			if key := keys.of(r.Contract, r.Time); key != lastKey || !slices.Equal(r.Routes, lastRoutes) {
+				lastKey, lastRoutes, counters = key, r.Routes, counters[:0]
+				for _, route := range r.Routes {
+					counters = append(counters, key+"|"+route)
+				}
+			}
+			for _, c := range counters {
+				l.accepted[c]++
 			}
 		}
 		l.through = rec.Seq
 	}
+}
+
+// ledgerKeys memoizes LedgerKey over runs of events of one contract and hour, which is
+// how events arrive: formatting the hour per event would be the ledger's main cost.
+type ledgerKeys struct {
+	contract string
+	hour     int64
+	key      string
+}
+
+func (k *ledgerKeys) of(contract string, t time.Time) string {
+	hour := t.Unix()
+	if hour < 0 {
+		hour -= 3599 // floor, not truncation toward zero
+	}
+	hour /= 3600
+	if k.key == "" || hour != k.hour || contract != k.contract {
+		k.contract, k.hour, k.key = contract, hour, LedgerKey(contract, t)
+	}
+	return k.key
 }
 
 // Checkpoint counts what is new and saves the counts with their sequence.

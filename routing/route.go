@@ -282,9 +282,10 @@ func (r *route) delivered(events []Event) {
 	if len(events) == 0 {
 		return
 	}
+	var keys ledgerKeys
 	r.mu.Lock()
 	for _, ev := range events {
-		r.state.Delivered[LedgerKey(ev.Contract, ev.Time)]++
+		r.state.Delivered[keys.of(ev.Contract, ev.Time)]++
 	}
 	r.mu.Unlock()
 	r.settled(events)

@@ -134,13 +134,22 @@ func (rt *Router) Close() error {
 }
 
 // housekeeping checkpoints the ledger and releases WAL segments every route has passed.
+// The ledger counts new records every 100ms, in small steps, so that its work does not
+// arrive as one burst per checkpoint that delays intake on a small machine.
 func (rt *Router) housekeeping(ctx context.Context) {
+	count := time.NewTicker(100 * time.Millisecond)
+	defer count.Stop()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-count.C:
+			if err := rt.ledger.catchUp(); err != nil {
+				rt.log.Warn("ledger counting failed", "error", err)
+			}
+			continue
 		case <-t.C:
 		}
 		last := rt.wal.LastSeq()

@@ -423,6 +423,7 @@ func FuzzSplitEvents(f *testing.F) {
 	f.Add([]byte(`{"contract":"c"}`))
 	f.Add([]byte("[{},{}]"))
 	f.Add([]byte("{}\n{\n{}"))
+	f.Add([]byte(`[{"contract":"c","routes":["a"],"data":{"x":"]"}}, {"id" : null}]`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		events, err := splitEvents(body)
 		if err != nil {
@@ -432,6 +433,7 @@ func FuzzSplitEvents(f *testing.F) {
 			if !json.Valid(e) {
 				t.Fatalf("split produced invalid JSON %q", e)
 			}
+			parseEnvelope(e) // must not panic on any valid JSON
 		}
 	})
 }
