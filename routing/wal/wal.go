@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // DefaultSegmentBytes is the segment size used when Options.SegmentBytes is 0.
@@ -27,6 +28,9 @@ type Options struct {
 	SegmentBytes int64        // roll to a new segment past this size (default 64 MiB)
 	MaxBytes     int64        // disk budget for all segments; 0 = unlimited. Append fails with ErrFull when it would exceed it.
 	Logger       *slog.Logger // nil: slog.Default()
+	// ObserveSync, when set, is told how long each group commit's data fsync took
+	// (metrics). It runs on the writer goroutine and must not block.
+	ObserveSync func(time.Duration)
 }
 
 // WAL is the router's durable write-ahead log. All methods are safe for concurrent use.
@@ -63,6 +67,8 @@ type WAL struct {
 
 	writerDone chan struct{}
 	closedCh   chan struct{}
+
+	observeSync func(time.Duration)
 
 	hooks hooks
 }
@@ -111,15 +117,16 @@ func open(opts Options, h hooks) (*WAL, error) {
 		return nil, fmt.Errorf("wal: %w", err)
 	}
 	w := &WAL{
-		dir:        opts.Dir,
-		segBytes:   opts.SegmentBytes,
-		maxBytes:   opts.MaxBytes,
-		log:        opts.Logger,
-		commitCh:   make(chan struct{}),
-		wake:       make(chan struct{}, 1),
-		writerDone: make(chan struct{}),
-		closedCh:   make(chan struct{}),
-		hooks:      h,
+		dir:         opts.Dir,
+		segBytes:    opts.SegmentBytes,
+		maxBytes:    opts.MaxBytes,
+		log:         opts.Logger,
+		commitCh:    make(chan struct{}),
+		observeSync: opts.ObserveSync,
+		wake:        make(chan struct{}, 1),
+		writerDone:  make(chan struct{}),
+		closedCh:    make(chan struct{}),
+		hooks:       h,
 	}
 	if err := w.lockDir(); err != nil {
 		return nil, err
@@ -524,7 +531,12 @@ func (w *WAL) commit(group []*request, roll bool) {
 		w.hooks.beforeSync()
 	}
 	w.syncs.Add(1)
-	if err := w.f.Sync(); err != nil {
+	syncStart := time.Now()
+	err := w.f.Sync()
+	if w.observeSync != nil {
+		w.observeSync(time.Since(syncStart))
+	}
+	if err != nil {
 		if isNoSpace(err) {
 			// Blocks for this write could not be allocated at writeback. Everything
 			// before off was covered by an earlier successful fsync; drop the rest and
@@ -584,6 +596,14 @@ func (w *WAL) setFailed(err error) {
 	w.failErr = w.failed
 	w.qmu.Unlock()
 	w.log.Error("wal: refusing further appends", "dir", w.dir, "err", err)
+}
+
+// Failed returns the error that made the WAL refuse all appends (wrapping ErrFailed),
+// or nil while it accepts them.
+func (w *WAL) Failed() error {
+	w.qmu.Lock()
+	defer w.qmu.Unlock()
+	return w.failErr
 }
 
 // LastSeq returns the last durable sequence (0 = empty log).

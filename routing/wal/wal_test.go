@@ -1040,6 +1040,9 @@ func TestFsyncFailureIsFatal(t *testing.T) {
 	if !errors.Is(err, ErrFailed) || errors.Is(err, ErrFull) || !errors.Is(err, syscall.EIO) {
 		t.Fatalf("Append with failing fsync: %v", err)
 	}
+	if !errors.Is(w.Failed(), ErrFailed) {
+		t.Fatalf("Failed() = %v after an fsync failure, want ErrFailed", w.Failed())
+	}
 	ctl.set(nil, nil)
 	if _, _, err := w.Append(context.Background(), [][]byte{[]byte("after")}); !errors.Is(err, ErrFailed) {
 		t.Fatalf("Append after fsync failure: %v, want ErrFailed", err)
@@ -1121,5 +1124,29 @@ func TestReaderDetectsCorruption(t *testing.T) {
 	var ce *CorruptionError
 	if !errors.As(err, &ce) || ce.Segment != p || ce.Offset != offs[2] {
 		t.Fatalf("TryNext on a damaged record: %v", err)
+	}
+}
+
+func TestObserveSyncSeesEveryGroupCommit(t *testing.T) {
+	var mu sync.Mutex
+	var seen []time.Duration
+	w := mustOpen(t, Options{Dir: t.TempDir(), ObserveSync: func(d time.Duration) {
+		mu.Lock()
+		seen = append(seen, d)
+		mu.Unlock()
+	}})
+	defer w.Close()
+	for range 3 {
+		if _, _, err := w.Append(context.Background(), [][]byte{[]byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if int64(len(seen)) != w.syncs.Load() || len(seen) != 3 {
+		t.Fatalf("observed %d fsyncs, WAL issued %d (3 sequential appends)", len(seen), w.syncs.Load())
+	}
+	if w.Failed() != nil {
+		t.Fatalf("a healthy WAL reports %v", w.Failed())
 	}
 }
