@@ -19,15 +19,18 @@ import (
 
 // Config is the router's YAML configuration.
 type Config struct {
-	Listen        string                 `yaml:"listen"`
-	StateDir      string                 `yaml:"state_dir"`
-	EtcdEndpoints []string               `yaml:"etcd_endpoints"`
-	EtcdPrefix    string                 `yaml:"etcd_prefix"`
-	MaxBodyBytes  ByteSize               `yaml:"max_body_bytes"`
-	MaxEvents     int                    `yaml:"max_events_per_request"`
-	WAL           WALConfig              `yaml:"wal"`
-	Sinks         map[string]SinkConfig  `yaml:"sinks"`
-	Routes        map[string]RouteConfig `yaml:"routes"`
+	Listen        string   `yaml:"listen"`
+	StateDir      string   `yaml:"state_dir"`
+	EtcdEndpoints []string `yaml:"etcd_endpoints"`
+	EtcdPrefix    string   `yaml:"etcd_prefix"`
+	MaxBodyBytes  ByteSize `yaml:"max_body_bytes"`
+	MaxEvents     int      `yaml:"max_events_per_request"`
+	// ContractsMaxStaleness is how long the contract cache may go without hearing from
+	// etcd before /readyz answers 503. Intake keeps serving from the cache meanwhile.
+	ContractsMaxStaleness Duration               `yaml:"contracts_max_staleness"`
+	WAL                   WALConfig              `yaml:"wal"`
+	Sinks                 map[string]SinkConfig  `yaml:"sinks"`
+	Routes                map[string]RouteConfig `yaml:"routes"`
 }
 
 // WALConfig sizes the write-ahead log.
@@ -101,6 +104,7 @@ const (
 	DefaultListen         = "127.0.0.1:8080"
 	DefaultMaxBodyBytes   = 16 << 20
 	DefaultMaxEvents      = 10_000
+	DefaultMaxStaleness   = 30 * time.Second
 	DefaultSegmentBytes   = 64 << 20
 	DefaultBatchEvents    = 1000
 	DefaultBatchBytes     = 8 << 20
@@ -155,6 +159,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.WAL.SegmentBytes == 0 {
 		c.WAL.SegmentBytes = DefaultSegmentBytes
+	}
+	if c.ContractsMaxStaleness == 0 {
+		c.ContractsMaxStaleness = Duration(DefaultMaxStaleness)
 	}
 	for name, r := range c.Routes {
 		if r.Mode == "" {
@@ -231,6 +238,9 @@ func (c *Config) Validate(kinds map[string]SinkKind) error {
 	}
 	if c.MaxEvents < 1 {
 		add("max_events_per_request", "must be at least 1")
+	}
+	if c.ContractsMaxStaleness < Duration(time.Second) {
+		add("contracts_max_staleness", "%s is too short: at least 1s (the contract cache notices a silent etcd after about 2s)", c.ContractsMaxStaleness.D())
 	}
 	if c.WAL.SegmentBytes < 64<<10 {
 		add("wal.segment_bytes", "%d is too small (at least 64KiB)", c.WAL.SegmentBytes)

@@ -200,8 +200,9 @@ func (d *DeadLetters) List(route string, limit int) []DeadLetter {
 }
 
 // Replay appends a route's live dead letters to the WAL again, addressed to that route
-// only, and marks them replayed. It returns how many were replayed.
-func (d *DeadLetters) Replay(ctx context.Context, route string, w *wal.WAL) (int, error) {
+// only, and marks them replayed. It returns how many were replayed and the bytes of
+// their data (the route's backlog grows by both).
+func (d *DeadLetters) Replay(ctx context.Context, route string, w *wal.WAL) (events, dataBytes int, err error) {
 	d.mu.Lock()
 	letters := make([]*DeadLetter, 0, len(d.letters[route]))
 	for _, l := range d.letters[route] {
@@ -209,16 +210,17 @@ func (d *DeadLetters) Replay(ctx context.Context, route string, w *wal.WAL) (int
 	}
 	d.mu.Unlock()
 	if len(letters) == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
 	sort.Slice(letters, func(i, j int) bool { return letters[i].Seq < letters[j].Seq })
 	payloads := make([][]byte, len(letters))
 	for i, l := range letters {
+		dataBytes += len(l.Data)
 		payloads[i] = AppendRecord(nil, &Record{Event: Event{ID: l.ID, Contract: l.Contract, SchemaID: l.SchemaID,
 			Key: l.Key, Time: l.Time, Received: l.Received, Data: l.Data}, Routes: []string{route}, Replay: true})
 	}
 	if _, _, err := w.Append(ctx, payloads); err != nil {
-		return 0, fmt.Errorf("replaying dead letters: %w", err)
+		return 0, 0, fmt.Errorf("replaying dead letters: %w", err)
 	}
 	d.mu.Lock()
 	var errs []error
@@ -228,9 +230,9 @@ func (d *DeadLetters) Replay(ctx context.Context, route string, w *wal.WAL) (int
 	}
 	d.mu.Unlock()
 	if err := errors.Join(errs...); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return len(letters), d.Sync()
+	return len(letters), dataBytes, d.Sync()
 }
 
 type dlCount struct {

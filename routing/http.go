@@ -37,7 +37,6 @@ type intakeAnswer struct {
 
 // Handler returns the router's HTTP API.
 func (rt *Router) Handler() http.Handler {
-	rt.registerRouteGauges()
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/events", rt.handleJSONEvents)
 	mux.HandleFunc("POST /v1/events/{subject}", rt.handleAvroEvent)
@@ -176,12 +175,14 @@ func (rt *Router) commit(ctx context.Context, w http.ResponseWriter, records []*
 			status := http.StatusServiceUnavailable
 			if errors.Is(err, wal.ErrFull) {
 				status = http.StatusInsufficientStorage
+				rt.walFull.Store(true)
 			}
 			rt.log.Error("WAL append failed; events not accepted", "events", len(payloads), "error", err)
 			w.Header().Set("Retry-After", "1")
 			writeProblem(w, status, "events could not be made durable, none was accepted: %v", err)
 			return
 		}
+		rt.walFull.Store(false)
 		for _, i := range accepted {
 			rec := records[i]
 			answer.Events[i] = eventResult{Index: i, Status: "accepted", ID: rec.ID, Routes: rec.Routes}
@@ -247,12 +248,12 @@ func (rt *Router) handleReplay(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "unknown route %q: give ?route=NAME", route)
 		return
 	}
-	n, err := rt.dead.Replay(r.Context(), route, rt.wal)
+	n, size, err := rt.dead.Replay(r.Context(), route, rt.wal)
 	if err != nil {
 		writeProblem(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}
-	rt.routes[route].addBacklog(n, 0, rt.now())
+	rt.routes[route].addBacklog(n, size, rt.now())
 	rt.log.Info("dead letters replayed", "route", route, "events", n)
 	writeJSON(w, http.StatusOK, map[string]any{"route": route, "replayed": n})
 }
@@ -266,8 +267,68 @@ func (rt *Router) handleLedger(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"ledger": rows})
 }
 
-// Ready reports whether the router can accept events: the WAL accepts writes and the
-// contract cache was loaded.
+// readyState is the /readyz answer.
+type readyState struct {
+	Status    string          `json:"status"` // ready | not_ready
+	Reasons   []string        `json:"reasons,omitempty"`
+	Contracts *contractsState `json:"contracts,omitempty"`
+	WALSeq    uint64          `json:"wal_last_seq"`
+}
+
+type contractsState struct {
+	Revision        int64   `json:"revision"`
+	Stale           bool    `json:"stale"`
+	StaleForSeconds float64 `json:"stale_for_seconds,omitempty"`
+	MaxStaleSeconds float64 `json:"max_staleness_seconds"`
+}
+
+// handleReady answers 200 when the router should get traffic, else 503 with every
+// reason: shutting down, the WAL refusing appends (failed, or out of its disk budget),
+// or the contract cache never loaded or stale for longer than contracts_max_staleness.
+// A stale cache does not stop intake — events are still checked against the last
+// known contracts, so producers are not stopped by a registry outage — readiness only
+// tells operators and load balancers that contract changes may not be seen here.
 func (rt *Router) handleReady(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "wal_last_seq": rt.wal.LastSeq()})
+	writeReadiness(w, rt.ready())
+}
+
+// ready reports the router's readiness, as /readyz answers it.
+func (rt *Router) ready() readyState {
+	r := readyState{Status: "ready", WALSeq: rt.wal.LastSeq()}
+	if rt.closing.Load() {
+		r.Reasons = append(r.Reasons, "shutting down")
+	}
+	if err := rt.wal.Failed(); err != nil {
+		r.Reasons = append(r.Reasons, fmt.Sprintf("the WAL refuses appends: %v", err))
+	}
+	if rt.walFull.Load() {
+		r.Reasons = append(r.Reasons, fmt.Sprintf("the WAL is at its disk budget (wal.max_bytes %d, %d bytes in use): a route is not draining", rt.cfg.WAL.MaxBytes, rt.wal.Size()))
+	}
+	if f := rt.freshness; f != nil {
+		max := rt.cfg.ContractsMaxStaleness.D()
+		stale, since := f.Stale()
+		c := &contractsState{Revision: f.Revision(), Stale: stale, MaxStaleSeconds: max.Seconds()}
+		if stale {
+			c.StaleForSeconds = since.Seconds()
+		}
+		r.Contracts = c
+		switch {
+		case c.Revision == 0:
+			r.Reasons = append(r.Reasons, "the contract cache has never loaded from the registry's etcd")
+		case stale && since > max:
+			r.Reasons = append(r.Reasons, fmt.Sprintf("the contract cache has not heard from the registry's etcd for %s (contracts_max_staleness %s); intake goes on with the last known contracts", since.Round(time.Millisecond), max))
+		}
+	}
+	if len(r.Reasons) > 0 {
+		r.Status = "not_ready"
+	}
+	return r
+}
+
+func writeReadiness(w http.ResponseWriter, r readyState) {
+	status := http.StatusOK
+	if r.Status != "ready" {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, r)
 }

@@ -290,6 +290,11 @@ func (r *route) delivered(events []Event) {
 	r.mu.Unlock()
 	r.settled(events)
 	r.rt.metrics.delivered.WithLabelValues(r.name).Add(float64(len(events)))
+	lag := r.rt.metrics.deliveryLag.WithLabelValues(r.name)
+	now := r.rt.now()
+	for _, ev := range events {
+		lag.Observe(now.Sub(ev.Received).Seconds())
+	}
 }
 
 func (r *route) deadLetter(ev Event, reason string) {

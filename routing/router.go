@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hamba/avro/v2"
@@ -27,8 +28,21 @@ type Router struct {
 	log       *slog.Logger
 	now       func() time.Time
 
+	freshness ContractFreshness // nil: readiness does not look at the contract cache
+	closing   atomic.Bool       // BeginShutdown or Close was called
+	walFull   atomic.Bool       // the last append hit the WAL's disk budget
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+}
+
+// ContractFreshness says how current the contract cache is; readiness reports it.
+// *cache.Cache implements it.
+type ContractFreshness interface {
+	// Stale reports whether the cache may be behind the registry and since how long.
+	Stale() (bool, time.Duration)
+	// Revision is the registry revision the cache reflects: 0 until its first load.
+	Revision() int64
 }
 
 // Options are the router's collaborators.
@@ -38,6 +52,9 @@ type Options struct {
 	Sinks     map[string]Sink // opened sinks by name
 	Logger    *slog.Logger
 	Metrics   *Metrics // nil: a private registry
+	// Freshness of the contract cache, for /readyz. Nil: Contracts, when it implements
+	// ContractFreshness (the registry's watch cache does); else not checked.
+	Freshness ContractFreshness
 }
 
 // New opens the WAL and the durable state under cfg.StateDir and prepares one delivery
@@ -53,20 +70,25 @@ func New(opts Options) (*Router, error) {
 			return nil, fmt.Errorf("creating state dir: %w", err)
 		}
 	}
+	metrics := opts.Metrics
+	if metrics == nil {
+		metrics = NewMetrics(nil)
+	}
 	w, err := wal.Open(wal.Options{
 		Dir:          filepath.Join(cfg.StateDir, "wal"),
 		SegmentBytes: int64(cfg.WAL.SegmentBytes),
 		MaxBytes:     int64(cfg.WAL.MaxBytes),
 		Logger:       log,
+		ObserveSync:  func(d time.Duration) { metrics.walFsync.Observe(d.Seconds()) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening WAL: %w", err)
 	}
-	metrics := opts.Metrics
-	if metrics == nil {
-		metrics = NewMetrics(nil)
+	rt := &Router{cfg: cfg, contracts: opts.Contracts, wal: w, log: log, now: time.Now, metrics: metrics, routes: map[string]*route{},
+		freshness: opts.Freshness}
+	if rt.freshness == nil {
+		rt.freshness, _ = opts.Contracts.(ContractFreshness)
 	}
-	rt := &Router{cfg: cfg, contracts: opts.Contracts, wal: w, log: log, now: time.Now, metrics: metrics, routes: map[string]*route{}}
 	if rt.ledger, err = OpenLedger(cfg.StateDir); err != nil {
 		w.Close()
 		return nil, err
@@ -93,6 +115,8 @@ func New(opts Options) (*Router, error) {
 		w.Close()
 		return nil, err
 	}
+	rt.registerRouteGauges()
+	metrics.walBytes.Set(float64(w.Size()))
 	return rt, nil
 }
 
@@ -121,6 +145,7 @@ func (rt *Router) Start() error {
 // Close stops delivery (finishing the batch in flight where the sink allows), then
 // closes the WAL. Everything acknowledged stays in the WAL for the next start.
 func (rt *Router) Close() error {
+	rt.closing.Store(true)
 	if rt.cancel != nil {
 		rt.cancel()
 	}
@@ -132,6 +157,11 @@ func (rt *Router) Close() error {
 	errs = append(errs, rt.dead.Close(), rt.wal.Close())
 	return errors.Join(errs...)
 }
+
+// BeginShutdown makes /readyz answer 503 from now on, so that load balancers stop
+// sending new work while the requests in flight are answered. Intake itself keeps
+// working until the HTTP server and Close stop it.
+func (rt *Router) BeginShutdown() { rt.closing.Store(true) }
 
 // housekeeping checkpoints the ledger and releases WAL segments every route has passed.
 // The ledger counts new records every 100ms, in small steps, so that its work does not
@@ -162,8 +192,12 @@ func (rt *Router) housekeeping(ctx context.Context) {
 			upTo = min(upTo, r.cursor()+1)
 		}
 		upTo = min(upTo, rt.ledger.CheckpointSeq()+1)
+		before := rt.wal.Size()
 		if err := rt.wal.Release(upTo); err != nil {
 			rt.log.Warn("releasing WAL segments failed", "error", err)
+		}
+		if rt.wal.Size() < before {
+			rt.walFull.Store(false) // space was freed: appends may fit again
 		}
 		rt.metrics.walBytes.Set(float64(rt.wal.Size()))
 	}

@@ -103,7 +103,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		sinks[name] = s
 	}
 
-	rt, err := routing.New(routing.Options{Config: cfg, Contracts: contracts, Sinks: sinks, Logger: log})
+	rt, err := routing.New(routing.Options{Config: cfg, Contracts: contracts, Freshness: contracts, Sinks: sinks, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -125,6 +125,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
+		rt.BeginShutdown() // /readyz answers 503 while in-flight requests finish
 	case err := <-serveErr:
 		rt.Close()
 		return fmt.Errorf("serving: %w", err)
