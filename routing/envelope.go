@@ -19,47 +19,130 @@ type envelope struct {
 	Data     json.RawMessage
 }
 
-// invalidLineMarker stands in for an NDJSON line that is not valid JSON, so that the
-// line is rejected alone, with its number, while the other lines go on.
-const invalidLineMarker = `{"__invalid_line":`
+// rawEvent is one event's JSON text as split from a request body, not yet checked:
+// validity is checked per event, in parallel with the rest of its validation, so one
+// broken event in an array is rejected alone. Line is its NDJSON line number (0 when
+// the body was one object or an array).
+type rawEvent struct {
+	Text []byte
+	Line int
+}
 
 // splitEvents splits a JSON intake body into raw events: one object, an array of
-// objects, or NDJSON (one object per line). A body that is none of these is an error
-// for the whole request: nothing in it is accepted. Every event returned is valid JSON.
-func splitEvents(body []byte) ([]json.RawMessage, error) {
+// objects, or NDJSON (one object per line). A body that is none of these — an array
+// whose brackets, strings or commas do not line up — is an error for the whole
+// request: nothing in it is accepted. Each event's own validity is not checked here.
+func splitEvents(body []byte) ([]rawEvent, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		return nil, errors.New("body is empty: send one event, an array of events, or NDJSON")
 	}
 	if trimmed[0] == '[' {
-		if !json.Valid(trimmed) {
-			var probe []json.RawMessage
-			err := json.Unmarshal(trimmed, &probe) // only for its precise message
-			return nil, fmt.Errorf("body is not a valid JSON array of events: %v", err)
+		events, err := splitArray(trimmed)
+		if err != nil {
+			return nil, fmt.Errorf("body is not a valid JSON array of events: %w", err)
 		}
-		return splitArray(trimmed), nil
+		return events, nil
 	}
 	// One (possibly pretty-printed) object, else NDJSON.
 	if json.Valid(trimmed) {
-		return []json.RawMessage{json.RawMessage(trimmed)}, nil
+		return []rawEvent{{Text: trimmed}}, nil
 	}
-	var events []json.RawMessage
+	var events []rawEvent
 	for i, line := range bytes.Split(trimmed, []byte("\n")) {
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 {
-			continue
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			events = append(events, rawEvent{Text: line, Line: i + 1})
 		}
-		if !json.Valid(line) {
-			events = append(events, json.RawMessage(fmt.Sprintf("%s%d}", invalidLineMarker, i+1)))
-			continue
-		}
-		events = append(events, json.RawMessage(line))
 	}
 	return events, nil
 }
 
-// splitArray returns the elements of a valid JSON array, as sub-slices of it.
-func splitArray(arr []byte) []json.RawMessage {
+// splitArray returns the elements of a JSON array as sub-slices of it. It checks the
+// array's structure (brackets matched, strings closed, elements separated by commas,
+// nothing after the closing bracket) but not the elements' contents.
+func splitArray(arr []byte) ([]rawEvent, error) {
+	var out []rawEvent
+	i := skipSpace(arr, 1)
+	if i < len(arr) && arr[i] == ']' {
+		i++
+	} else {
+		for {
+			end, err := scanValue(arr, i)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, rawEvent{Text: arr[i:end]})
+			i = skipSpace(arr, end)
+			if i >= len(arr) {
+				return nil, errors.New("the array is not closed")
+			}
+			if arr[i] == ']' {
+				i++
+				break
+			}
+			if arr[i] != ',' {
+				return nil, fmt.Errorf("unexpected %q after element %d (offset %d): want ',' or ']'", arr[i], len(out)-1, i)
+			}
+			i = skipSpace(arr, i+1)
+		}
+	}
+	if i = skipSpace(arr, i); i != len(arr) {
+		return nil, fmt.Errorf("unexpected %q after the array (offset %d)", arr[i], i)
+	}
+	return out, nil
+}
+
+// scanValue returns the end of the JSON value starting at b[i], matching brackets and
+// skipping strings; a scalar runs to the next delimiter. Contents are not validated.
+func scanValue(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return 0, errors.New("an element is missing")
+	}
+	switch b[i] {
+	case '"':
+		end := skipString(b, i)
+		if end > len(b) || end < i+2 || b[end-1] != '"' {
+			return 0, fmt.Errorf("the string at offset %d is not closed", i)
+		}
+		return end, nil
+	case '{', '[':
+		var closers []byte
+		for j := i; j < len(b); j++ {
+			switch c := b[j]; c {
+			case '"':
+				end, err := scanValue(b, j)
+				if err != nil {
+					return 0, err
+				}
+				j = end - 1
+			case '{':
+				closers = append(closers, '}')
+			case '[':
+				closers = append(closers, ']')
+			case '}', ']':
+				if c != closers[len(closers)-1] {
+					return 0, fmt.Errorf("%q at offset %d does not match its opening bracket", c, j)
+				}
+				closers = closers[:len(closers)-1]
+				if len(closers) == 0 {
+					return j + 1, nil
+				}
+			}
+		}
+		return 0, fmt.Errorf("the element at offset %d is not closed", i)
+	case ',', ']', '}', ':':
+		return 0, fmt.Errorf("an element is missing at offset %d", i)
+	default:
+		end := i
+		for end < len(b) && !isDelimiter(b[end]) {
+			end++
+		}
+		return end, nil
+	}
+}
+
+// arrayElements returns the elements of a valid JSON array, as sub-slices of it.
+func arrayElements(arr []byte) []json.RawMessage {
 	var out []json.RawMessage
 	i := skipSpace(arr, 1)
 	if arr[i] == ']' {
@@ -133,7 +216,7 @@ func skipString(b []byte, i int) int {
 	return i
 }
 
-// parseEnvelope decodes one event envelope from valid JSON text (splitEvents checked
+// parseEnvelope decodes one event envelope from valid JSON text (prepareJSON checked
 // it). It is strict: keys are matched exactly, an unknown key or a value of the wrong
 // type rejects the event and names the key. It exists because intake runs it for every
 // event: it decodes only the directions and leaves data as raw text for the Avro
@@ -218,7 +301,7 @@ func (env *envelope) set(key string, value []byte) *rejection {
 			return wrongType("an array of route names")
 		}
 		env.Routes = []string{}
-		for _, el := range splitArray(value) {
+		for _, el := range arrayElements(value) {
 			r, err := jsonString(el)
 			if err != nil {
 				return wrongType("an array of route names")

@@ -63,15 +63,23 @@ func TestSplitEventsArrayKeepsEveryElement(t *testing.T) {
 	}
 	want := []string{`{"a":"],["}`, `{"b":[1,2,{"c":"\"}"}]}`, `{}`}
 	if len(got) != len(want) {
-		t.Fatalf("got %d events %q", len(got), got)
+		t.Fatalf("got %d events %v", len(got), got)
 	}
 	for i := range want {
-		if string(got[i]) != want[i] {
-			t.Errorf("event %d: got %s want %s", i, got[i], want[i])
+		if string(got[i].Text) != want[i] {
+			t.Errorf("event %d: got %s want %s", i, got[i].Text, want[i])
 		}
 	}
-	if _, err := splitEvents([]byte(`[{"a":1},`)); err == nil {
-		t.Fatal("an invalid array was split")
+}
+
+func TestSplitEventsRefusesBrokenArrays(t *testing.T) {
+	for _, body := range []string{
+		`[{"a":1},`, `[{"a":1}`, `[{"a":1}}]`, `[{"a":[1}]`, `[{"a":"x}]`, `[{"a":1} {"b":2}]`,
+		`[{"a":1}] x`, `[,{"a":1}]`, `[{"a":1},]`, `["unterminated]`,
+	} {
+		if events, err := splitEvents([]byte(body)); err == nil {
+			t.Errorf("%s: split into %d events, want an error for the whole body", body, len(events))
+		}
 	}
 }
 

@@ -1,11 +1,11 @@
 package routing
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -63,7 +63,12 @@ func writeProblem(w http.ResponseWriter, status int, format string, args ...any)
 
 // readBody reads a bounded body; it answers 413 itself and returns ok=false.
 func (rt *Router) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(rt.cfg.MaxBodyBytes)))
+	var buf bytes.Buffer
+	if r.ContentLength > 0 && r.ContentLength <= int64(rt.cfg.MaxBodyBytes) {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead) // one allocation, no regrowth copies
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, int64(rt.cfg.MaxBodyBytes)))
+	body := buf.Bytes()
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -95,8 +100,9 @@ func (rt *Router) handleJSONEvents(w http.ResponseWriter, r *http.Request) {
 	received := rt.now().UTC()
 	records := make([]*Record, len(raws))
 	rejections := make([]*rejection, len(raws))
-	rt.prepareAll(raws, received, records, rejections)
-	rt.commit(r.Context(), w, records, rejections)
+	payloads := make([][]byte, len(raws))
+	rt.prepareAll(raws, received, records, rejections, payloads)
+	rt.commit(r.Context(), w, records, rejections, payloads)
 }
 
 // parallelPrepareMin is the batch size from which a request's events are validated
@@ -104,12 +110,19 @@ func (rt *Router) handleJSONEvents(w http.ResponseWriter, r *http.Request) {
 // idle cores, and nothing changes under full load.
 const parallelPrepareMin = 128
 
-// prepareAll validates raws into records (or rejections), index by index.
-func (rt *Router) prepareAll(raws []json.RawMessage, received time.Time, records []*Record, rejections []*rejection) {
+// prepareAll validates raws into records (or rejections) and encodes each record's
+// WAL payload, index by index.
+func (rt *Router) prepareAll(raws []rawEvent, received time.Time, records []*Record, rejections []*rejection, payloads [][]byte) {
+	prepare := func(i int) {
+		records[i], rejections[i] = rt.prepareJSON(raws[i], received)
+		if records[i] != nil {
+			payloads[i] = AppendRecord(nil, records[i])
+		}
+	}
 	workers := min(runtime.GOMAXPROCS(0), len(raws)/(parallelPrepareMin/2))
 	if workers < 2 {
-		for i, raw := range raws {
-			records[i], rejections[i] = rt.prepareJSON(raw, received)
+		for i := range raws {
+			prepare(i)
 		}
 		return
 	}
@@ -119,7 +132,7 @@ func (rt *Router) prepareAll(raws []json.RawMessage, received time.Time, records
 		hi := min(lo+chunk, len(raws))
 		wg.Go(func() {
 			for i := lo; i < hi; i++ {
-				records[i], rejections[i] = rt.prepareJSON(raws[i], received)
+				prepare(i)
 			}
 		})
 	}
@@ -143,12 +156,13 @@ func (rt *Router) handleAvroEvent(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rec, rej := rt.prepareAvro(r.PathValue("subject"), body, d, rt.now().UTC())
-	rt.commit(r.Context(), w, []*Record{rec}, []*rejection{rej})
+	rt.commit(r.Context(), w, []*Record{rec}, []*rejection{rej}, nil)
 }
 
 // commit applies backpressure, appends the accepted records to the WAL in one group,
-// and answers only after the fsync that covers them.
-func (rt *Router) commit(ctx context.Context, w http.ResponseWriter, records []*Record, rejections []*rejection) {
+// and answers only after the fsync that covers them. encoded holds records' payloads
+// already encoded (nil, or nil entries: encoded here).
+func (rt *Router) commit(ctx context.Context, w http.ResponseWriter, records []*Record, rejections []*rejection, encoded [][]byte) {
 	answer := intakeAnswer{Events: make([]eventResult, len(records))}
 	var payloads [][]byte
 	var accepted []int
@@ -167,7 +181,11 @@ func (rt *Router) commit(ctx context.Context, w http.ResponseWriter, records []*
 			rt.metrics.rejected.WithLabelValues(rej.Reason).Inc()
 			continue
 		}
-		payloads = append(payloads, AppendRecord(nil, records[i]))
+		if encoded != nil && encoded[i] != nil {
+			payloads = append(payloads, encoded[i])
+		} else {
+			payloads = append(payloads, AppendRecord(nil, records[i]))
+		}
 		accepted = append(accepted, i)
 	}
 	if len(payloads) > 0 {

@@ -1,7 +1,6 @@
 package routing
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,11 +54,16 @@ func reject(reason, field, format string, args ...any) *rejection {
 }
 
 // prepareJSON validates one JSON event and builds its record.
-func (rt *Router) prepareJSON(raw json.RawMessage, received time.Time) (*Record, *rejection) {
-	if bytes.HasPrefix(raw, []byte(invalidLineMarker)) {
-		return nil, reject(ReasonMalformed, "", "line %s is not valid JSON", strings.Trim(string(raw[len(invalidLineMarker):]), "}"))
+func (rt *Router) prepareJSON(ev rawEvent, received time.Time) (*Record, *rejection) {
+	if !json.Valid(ev.Text) {
+		var probe any
+		err := json.Unmarshal(ev.Text, &probe) // only for its precise message
+		if ev.Line > 0 {
+			return nil, reject(ReasonMalformed, "", "line %d is not valid JSON: %v", ev.Line, err)
+		}
+		return nil, reject(ReasonMalformed, "", "event is not valid JSON: %v", err)
 	}
-	env, rej := parseEnvelope(raw)
+	env, rej := parseEnvelope(ev.Text)
 	if rej != nil {
 		return nil, rej
 	}

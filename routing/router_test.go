@@ -260,6 +260,11 @@ func TestMixedBatchAcceptsTheGoodEvents(t *testing.T) {
 	waitFor(t, "good events delivered", func() bool {
 		return h.sinks["lake"].count("good1") == 1 && h.sinks["lake"].count("good2") == 1
 	})
+	// In an array, a broken element is rejected alone too.
+	status, a, _ = h.post(t, "["+order("good3", "u1")+`,{"contract":"orders","data":{"user_id":"u",}}]`)
+	if status != http.StatusMultiStatus || a.Accepted != 1 || a.Events[1].Reason != ReasonMalformed || !strings.Contains(a.Events[1].Error, "not valid JSON") {
+		t.Fatalf("array with a broken element: status %d answer %+v", status, a)
+	}
 }
 
 func TestOversizeBodyIs413(t *testing.T) {
@@ -426,14 +431,26 @@ func FuzzSplitEvents(f *testing.F) {
 	f.Add([]byte(`[{"contract":"c","routes":["a"],"data":{"x":"]"}}, {"id" : null}]`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		events, err := splitEvents(body)
+		trimmed := bytes.TrimSpace(body)
+		var want []json.RawMessage
+		if len(trimmed) > 0 && trimmed[0] == '[' && json.Unmarshal(trimmed, &want) == nil {
+			// A valid array splits exactly as encoding/json splits it.
+			if err != nil || len(events) != len(want) {
+				t.Fatalf("valid array: split into %d events (%v), encoding/json finds %d", len(events), err, len(want))
+			}
+			for i := range want {
+				if !bytes.Equal(events[i].Text, want[i]) {
+					t.Fatalf("element %d: split %q, encoding/json %q", i, events[i].Text, want[i])
+				}
+			}
+		}
 		if err != nil {
 			return
 		}
 		for _, e := range events {
-			if !json.Valid(e) {
-				t.Fatalf("split produced invalid JSON %q", e)
+			if json.Valid(e.Text) {
+				parseEnvelope(e.Text) // must not panic on any valid JSON
 			}
-			parseEnvelope(e) // must not panic on any valid JSON
 		}
 	})
 }
