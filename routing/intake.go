@@ -230,8 +230,6 @@ func keyString(v any) string {
 	switch k := v.(type) {
 	case string:
 		return k
-	case json.Number:
-		return k.String()
 	case int:
 		return strconv.Itoa(k)
 	case int32:
@@ -245,8 +243,8 @@ func keyString(v any) string {
 	}
 }
 
-// eventTime reads the contract's time field: a timestamp-millis/micros number, an RFC
-// 3339 string, or a time.Time decoded from Avro.
+// eventTime interprets the contract's time field as fieldAt read it: a long or int
+// with timestamp-millis (default) or -micros units, or an RFC 3339 string.
 func eventTime(schema avro.Schema, path string, v any) (time.Time, error) {
 	f, err := schemas.LookupField(schema, path)
 	if err != nil {
@@ -265,12 +263,6 @@ func eventTime(schema avro.Schema, path string, v any) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("%q is not RFC 3339", t)
 		}
 		return parsed.UTC(), nil
-	case json.Number:
-		n, err := t.Int64()
-		if err != nil {
-			return time.Time{}, fmt.Errorf("%s is not an integer timestamp", t)
-		}
-		return fromUnit(n, unit), nil
 	case int64:
 		return fromUnit(t, unit), nil
 	case int32:
