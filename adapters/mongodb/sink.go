@@ -125,6 +125,9 @@ func (s *Sink) Write(ctx context.Context, b *routing.Batch) error {
 	if len(b.Events) == 0 {
 		return nil
 	}
+	if b.Route.Mode != routing.Append && b.Route.Mode != routing.Latest {
+		return routing.Permanent(fmt.Errorf("mongodb: route %s: unknown mode %q", b.Route.Name, b.Route.Mode))
+	}
 	tmpl, err := s.template(b.Route)
 	if err != nil {
 		return err
@@ -144,17 +147,13 @@ func (s *Sink) Write(ctx context.Context, b *routing.Batch) error {
 		it.event = ev
 		items = append(items, it)
 	}
-	switch b.Route.Mode {
-	case routing.Append:
-		for _, group := range byCollection(items) {
-			s.insert(ctx, s.collection(group[0].coll, b.Route.Class), group, &out)
+	for _, group := range byCollection(items) {
+		coll := s.collection(group[0].coll, b.Route.Class)
+		if b.Route.Mode == routing.Latest {
+			s.upsertLatest(ctx, coll, group, &out)
+		} else {
+			s.insert(ctx, coll, group, &out)
 		}
-	case routing.Latest:
-		for _, group := range byCollection(items) {
-			s.upsertLatest(ctx, s.collection(group[0].coll, b.Route.Class), group, &out)
-		}
-	default:
-		return routing.Permanent(fmt.Errorf("mongodb: route %s: unknown mode %q", b.Route.Name, b.Route.Mode))
 	}
 	return out.result(len(b.Events))
 }
