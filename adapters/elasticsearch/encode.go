@@ -147,6 +147,9 @@ func mismatch(s avro.Schema, v any) error {
 
 // appendScalar appends primitives, enums, fixed and logical types.
 func appendScalar(b []byte, s avro.Schema, v any) ([]byte, error) {
+	if v == nil && s.Type() != avro.Null || v != nil && !fits(s, v) {
+		return b, mismatch(s, v)
+	}
 	switch x := v.(type) {
 	case nil:
 		return append(b, "null"...), nil
