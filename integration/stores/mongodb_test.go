@@ -69,8 +69,9 @@ func (m *mongoStore) reader(t testing.TB) *mongo.Database {
 	return c.Database(m.database)
 }
 
-// readAll returns every document of the route's collection for contract, decoded.
-func (m *mongoStore) readAll(t *testing.T, db *mongo.Database, route routing.Route, contract string) []mongodb.Document {
+// readAll returns every document of the route's collection for contract, decoded with
+// schemas.
+func (m *mongoStore) readAll(t *testing.T, db *mongo.Database, route routing.Route, contract string, schemas routing.Schemas) []mongodb.Document {
 	t.Helper()
 	name := mongoCollection(route, contract)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -82,7 +83,7 @@ func (m *mongoStore) readAll(t *testing.T, db *mongo.Database, route routing.Rou
 	defer func() { _ = cur.Close(ctx) }()
 	var out []mongodb.Document
 	for cur.Next(ctx) {
-		d, err := mongodb.DecodeDocument(cur.Current, sinktest.Schemas{})
+		d, err := mongodb.DecodeDocument(cur.Current, schemas)
 		if err != nil {
 			t.Fatalf("reading %s: %v", name, err)
 		}
@@ -114,7 +115,7 @@ func TestMongoDBConformance(t *testing.T) {
 		Open:   func(t *testing.T, _ routing.Class) routing.Sink { return m.open(t) },
 		Read: func(t *testing.T, route routing.Route, contract string) []sinktest.Stored {
 			var out []sinktest.Stored
-			for _, d := range m.readAll(t, db, route, contract) {
+			for _, d := range m.readAll(t, db, route, contract, sinktest.Schemas{}) {
 				out = append(out, sinktest.Stored{ID: d.EventID, Key: d.Key, Time: d.Time, SchemaID: d.SchemaID, Value: d.Value})
 			}
 			return out
