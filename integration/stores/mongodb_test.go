@@ -2,6 +2,7 @@ package stores
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"testing"
@@ -30,16 +31,33 @@ type mongoStore struct {
 
 func startMongo(t testing.TB) *mongoStore {
 	t.Helper()
-	db := "waybill_test_" + time.Now().UTC().Format("20060102_150405")
+	db := fmt.Sprintf("waybill_test_%d", time.Now().UnixNano())
 	if uri := os.Getenv("WAYBILL_TEST_MONGODB"); uri != "" {
 		t.Logf("running against the real MongoDB named by WAYBILL_TEST_MONGODB (%s), database %s; outage and per-item failure tests are skipped: they need the test proxy",
 			mongodb.RedactURI(uri), db)
-		return &mongoStore{uri: uri, readURI: uri, database: db}
+		m := &mongoStore{uri: uri, readURI: uri, database: db}
+		t.Cleanup(func() { m.dropDatabase(t) })
+		return m
 	}
 	s := mongotest.Start(t)
 	// FerretDB v1 has no Decimal128; decimals go as exact text there (the Decimal128
 	// encoding is covered by the adapter's unit tests and by a run against MongoDB).
 	return &mongoStore{uri: s.URI(), readURI: s.DirectURI(), database: db, decimal: mongodb.DecimalString, server: s}
+}
+
+// dropDatabase removes the test's database from a real deployment.
+func (m *mongoStore) dropDatabase(t testing.TB) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := mongo.Connect(options.Client().ApplyURI(m.readURI))
+	if err != nil {
+		t.Errorf("dropping %s: %v", m.database, err)
+		return
+	}
+	defer func() { _ = c.Disconnect(ctx) }()
+	if err := c.Database(m.database).Drop(ctx); err != nil {
+		t.Errorf("dropping %s: %v", m.database, err)
+	}
 }
 
 func (m *mongoStore) config() mongodb.Config {
