@@ -97,10 +97,10 @@ type relation struct {
 }
 
 type selectStmt struct {
-	table   qname
-	star    bool
-	sels    []selector
-	where   []relation
+	table          qname
+	star           bool
+	sels           []selector
+	where          []relation
 	limit          *term
 	allowFiltering bool
 }
