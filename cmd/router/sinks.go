@@ -7,7 +7,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/waybill-data/waybill/adapters/elasticsearch"
 	"github.com/waybill-data/waybill/adapters/lake"
+	"github.com/waybill-data/waybill/adapters/mongodb"
 	"github.com/waybill-data/waybill/routing"
 )
 
@@ -16,7 +18,9 @@ import (
 // Config.
 func sinkKinds() map[string]routing.SinkKind {
 	return map[string]routing.SinkKind{
-		"lake": kindOf(func(c lake.Config, log *slog.Logger) (routing.Sink, error) { return lake.New(c, log) }),
+		"lake":          kindOf(func(c lake.Config, log *slog.Logger) (routing.Sink, error) { return lake.New(c, log) }),
+		"mongodb":       kindOf(func(c mongodb.Config, log *slog.Logger) (routing.Sink, error) { return mongodb.New(c, log) }),
+		"elasticsearch": kindOf(func(c elasticsearch.Config, log *slog.Logger) (routing.Sink, error) { return elasticsearch.New(c, log) }),
 	}
 }
 
