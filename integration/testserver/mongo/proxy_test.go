@@ -234,7 +234,7 @@ func TestProxyFailNext(t *testing.T) {
 // proxy behind.
 func TestCloseStopsEverything(t *testing.T) {
 	before := runtime.NumGoroutine()
-	s, err := start(t.TempDir())
+	s, err := StartIn(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

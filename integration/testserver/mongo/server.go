@@ -30,7 +30,7 @@ type Server struct {
 // log goes to tb's log only if tb failed.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	s, err := start(tb.TempDir())
+	s, err := StartIn(tb.TempDir())
 	if err != nil {
 		tb.Fatalf("mongo test server: %v", err)
 	}
@@ -43,7 +43,11 @@ func Start(tb testing.TB) *Server {
 	return s
 }
 
-func start(dir string) (*Server, error) {
+// StartIn starts FerretDB with its SQLite databases in dir (which must exist) and the
+// proxy in front of it, for programs that are not tests (integration/devstack). Close
+// stops both; dir is left to the caller. FerretDB logs only warnings, kept in memory
+// (Logs).
+func StartIn(dir string) (*Server, error) {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	db, err := ferretdb.New(&ferretdb.Config{
@@ -98,6 +102,9 @@ func (s *Server) Close() {
 		<-s.done
 	})
 }
+
+// Logs is what FerretDB logged (warnings and errors).
+func (s *Server) Logs() string { return s.logs.String() }
 
 // syncBuffer is a bytes.Buffer safe for FerretDB's concurrent logging.
 type syncBuffer struct {
