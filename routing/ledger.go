@@ -215,3 +215,15 @@ func (rt *Router) LedgerRows() ([]LedgerRow, error) {
 	})
 	return out, nil
 }
+
+// LatestSamples returns, per latest-mode route, the newest delivered version of each
+// sampled key, by "contract|key" (see routeState.Latest).
+func (rt *Router) LatestSamples() map[string]map[string]Version {
+	out := map[string]map[string]Version{}
+	for name, r := range rt.routes {
+		if r.cfg.Mode == Latest {
+			out[name] = r.latestSample()
+		}
+	}
+	return out
+}

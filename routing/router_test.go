@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -453,4 +454,56 @@ func FuzzSplitEvents(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLatestRoutesSampleNewestDeliveredVersions: a latest route records, for the keys
+// it samples, the newest delivered version by (event time, id) whatever the delivery
+// order, and leaves unsampled keys out.
+func TestLatestRoutesSampleNewestDeliveredVersions(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		r := c.Routes["fast"]
+		r.Mode = Latest
+		c.Routes["fast"] = r
+	})
+	var sampled, unsampled string
+	for i := 0; sampled == "" || unsampled == ""; i++ {
+		u := fmt.Sprintf("user-%d", i)
+		if sampledKey("orders|" + u) {
+			sampled = u
+		} else {
+			unsampled = u
+		}
+	}
+	event := func(id, user string, ms int64) string {
+		return `{"contract":"orders","id":"` + id + `","routes":["fast"],"data":{"user_id":"` + user + `","amount":5,"ts":` + fmt.Sprint(ms) + `}}`
+	}
+	// Newest first, then an older one and a same-time one with a smaller id.
+	for _, ev := range []string{event("e5", sampled, 1795300005000), event("e1", sampled, 1795300001000), event("e4", sampled, 1795300005000), event("x1", unsampled, 1795300009000)} {
+		if status, a, _ := h.post(t, ev); status != 200 {
+			t.Fatalf("status %d %+v", status, a)
+		}
+	}
+	waitFor(t, "delivery confirmed", func() bool {
+		rows, err := h.rt.LedgerRows()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if r.Route == "fast" {
+				return r.Delivered == 4
+			}
+		}
+		return false
+	})
+	got := h.rt.LatestSamples()["fast"]
+	want := Version{ID: "e5", Time: time.UnixMilli(1795300005000).UTC()}
+	if len(got) != 1 || got["orders|"+sampled] != want {
+		t.Fatalf("samples %+v, want only orders|%s = %+v", got, sampled, want)
+	}
+	if _, ok := h.rt.LatestSamples()["lake"]; ok {
+		t.Fatal("an append route has no samples")
+	}
+	if !want.Newer(Version{ID: "e4", Time: want.Time}) || want.Newer(Version{ID: "e6", Time: want.Time}) || want.Newer(Version{ID: "a", Time: want.Time.Add(time.Microsecond)}) {
+		t.Fatal("Version.Newer must order by time to the microsecond, then id")
+	}
 }
