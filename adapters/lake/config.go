@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/waybill-data/waybill/adapters/avrofile"
 )
 
 // Codecs of the object container files.
 const (
-	CodecNull    = "null"    // uncompressed
-	CodecDeflate = "deflate" // raw DEFLATE (RFC 1951), the default
+	CodecNull    = avrofile.CodecNull    // uncompressed
+	CodecDeflate = avrofile.CodecDeflate // raw DEFLATE (RFC 1951), the default
 )
 
 // Config configures the local-filesystem lake sink.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hamba/avro/v2"
 
+	"github.com/waybill-data/waybill/adapters/avrofile"
 	"github.com/waybill-data/waybill/routing"
 )
 
@@ -262,5 +263,14 @@ func itemErrors(t testing.TB, err error) map[int]error {
 }
 
 func fileName(dir string, first, last uint64, id int) string {
-	return dir + "/" + FileName(first, last, id)
+	return dir + "/" + avrofile.FileName(first, last, id)
+}
+
+// forgetStream makes the sink forget what it knows of a stream except that it is
+// loaded (empty) and its directory exists, so the next commit cannot know from its
+// high-water mark that the name it writes may be taken.
+func forgetStream(s *Sink, dir string, schemaID int) {
+	st, unlock := s.streams.Lock(avrofile.StreamKey{Dir: dir, SchemaID: schemaID})
+	*st = stream{StreamState: avrofile.StreamState{Loaded: true, DirReady: true}}
+	unlock()
 }

@@ -1,9 +1,5 @@
-//go:build lakeocf
-
-// This check decodes committed files with hamba's ocf package. It is behind the lakeocf
-// build tag because github.com/hamba/avro/v2/ocf imports compression modules
-// (github.com/klauspost/compress, github.com/golang/snappy) that go.mod does not
-// require yet; once it does, drop the tag. Run: go test -tags lakeocf ./adapters/lake/
+// This check decodes committed files with hamba's ocf package, a second reader of the
+// container framing besides avrofile's own.
 
 package lake
 

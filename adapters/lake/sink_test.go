@@ -18,6 +18,7 @@ import (
 	"github.com/hamba/avro/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/waybill-data/waybill/adapters/avrofile"
 	"github.com/waybill-data/waybill/routing"
 )
 
@@ -145,7 +146,7 @@ func TestRoundTrip(t *testing.T) {
 				!m.MinTime.Equal(base.Add(-time.Minute).Truncate(time.Microsecond)) || !m.MaxTime.Equal(base.Truncate(time.Microsecond)) {
 				t.Errorf("manifest %+v", m)
 			}
-			raw, _ := os.ReadFile(cfs[1].Path + manifestSuffix)
+			raw, _ := os.ReadFile(avrofile.ManifestName(cfs[1].Path))
 			for _, field := range []string{`"count": 2`, `"min_time": "2024-03-01T09:14:30.123456Z"`, `"max_time": "2024-03-01T09:15:30.123456Z"`, `"first_seq": 3`, `"last_seq": 7`, `"schema_id": 8`, `"contract": "checkout.order_placed"`, `"sha256": "`, `"bytes": `} {
 				if !strings.Contains(string(raw), field) {
 					t.Errorf("manifest JSON lacks %s:\n%s", field, raw)
@@ -162,21 +163,21 @@ func TestContainerFormat(t *testing.T) {
 	root := t.TempDir()
 	s, _ := openSink(t, root, CodecDeflate)
 	mustWrite(t, s, batch(r, mkEvent(t, r, 1, signup, base)))
-	raw, err := os.ReadFile(filepath.Join(root, userDir9, FileName(1, 1, signup)))
+	raw, err := os.ReadFile(filepath.Join(root, userDir9, avrofile.FileName(1, 1, signup)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(raw[:4]) != "Obj\x01" {
 		t.Fatalf("magic %q", raw[:4])
 	}
-	c, err := parseContainer(raw)
+	c, err := avrofile.ParseContainer(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.codec != "deflate" || string(c.meta[metaContracts]) != `["users.signed_up"]` || string(c.meta[metaRoute]) != "lake" || string(c.meta[metaSchemaID]) != "9" {
-		t.Errorf("metadata %q", c.meta)
+	if c.Codec != "deflate" || string(c.Meta[avrofile.MetaContracts]) != `["users.signed_up"]` || string(c.Meta[avrofile.MetaRoute]) != "lake" || string(c.Meta[avrofile.MetaSchemaID]) != "9" {
+		t.Errorf("metadata %q", c.Meta)
 	}
-	ws, err := avro.ParseWithCache(string(c.meta[metaSchema]), "", &avro.SchemaCache{})
+	ws, err := avro.ParseWithCache(string(c.Meta[avrofile.MetaSchema]), "", &avro.SchemaCache{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,21 +193,13 @@ func TestContainerFormat(t *testing.T) {
 	if !reflect.DeepEqual(names, []string{"seq", "id", "key", "time", "received", "schema_id", "data"}) {
 		t.Errorf("wrapper fields %v", names)
 	}
-	if !strings.Contains(string(c.meta[metaSchema]), `{"type":"long","logicalType":"timestamp-micros"}`) {
-		t.Errorf("time fields are not timestamp-micros: %s", c.meta[metaSchema])
+	if !strings.Contains(string(c.Meta[avrofile.MetaSchema]), `{"type":"long","logicalType":"timestamp-micros"}`) {
+		t.Errorf("time fields are not timestamp-micros: %s", c.Meta[avrofile.MetaSchema])
 	}
 	// The last 16 bytes are the sync marker, equal to the header's.
 	sync := raw[len(raw)-16:]
 	if i := strings.Index(string(raw), string(sync)); i == len(raw)-16 {
 		t.Errorf("header sync marker missing")
-	}
-	r2 := testSchemas(t)
-	w, err := newWrapper(r2[orderV1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(w.json), `"name":"Event","namespace":"waybill"`) || !strings.Contains(string(w.json), `"waybill.classification":"pii"`) {
-		t.Errorf("order wrapper: %s", w.json)
 	}
 }
 
@@ -228,13 +221,13 @@ func TestManyBlocks(t *testing.T) {
 		evs = append(evs, ev)
 	}
 	mustWrite(t, s, batch(r, evs...))
-	raw, _ := os.ReadFile(filepath.Join(root, userDir9, FileName(1, 10, signup)))
-	c, err := parseContainer(raw)
+	raw, _ := os.ReadFile(filepath.Join(root, userDir9, avrofile.FileName(1, 10, signup)))
+	c, err := avrofile.ParseContainer(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.blocks) < 2 {
-		t.Errorf("%d block(s), want several", len(c.blocks))
+	if len(c.Blocks) < 2 {
+		t.Errorf("%d block(s), want several", len(c.Blocks))
 	}
 	if got := allEvents(t, root); len(got) != 10 || got[9].Data["user"] != string(big) {
 		t.Errorf("read %d events", len(got))
@@ -324,18 +317,18 @@ func TestCrashRecovery(t *testing.T) {
 	s.Close()
 
 	dir := filepath.Join(root, orderDir9)
-	data := filepath.Join(dir, FileName(1, 5, orderV1))
-	orig, err := readManifest(data + manifestSuffix)
+	data := filepath.Join(dir, avrofile.FileName(1, 5, orderV1))
+	orig, err := readManifest(avrofile.ManifestName(data))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Crash after the data file's rename, before its manifest.
-	if err := os.Remove(data + manifestSuffix); err != nil {
+	if err := os.Remove(avrofile.ManifestName(data)); err != nil {
 		t.Fatal(err)
 	}
 	// Crash before the rename of [6..10] in hr=09, and during a manifest write in hr=10.
-	tmpData := filepath.Join(dir, tmpPrefix+FileName(6, 10, orderV1)+".0123456789abcdef")
-	tmpManifest := filepath.Join(root, orderDir10, tmpPrefix+FileName(6, 8, orderV1)+manifestSuffix+".fedcba9876543210")
+	tmpData := filepath.Join(dir, avrofile.TempPrefix+avrofile.FileName(6, 10, orderV1)+".0123456789abcdef")
+	tmpManifest := filepath.Join(root, orderDir10, avrofile.TempPrefix+avrofile.ManifestName(avrofile.FileName(6, 8, orderV1))+".fedcba9876543210")
 	for _, p := range []string{tmpData, tmpManifest} {
 		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
 			t.Fatal(err)
@@ -346,7 +339,7 @@ func TestCrashRecovery(t *testing.T) {
 	if h := hidden(t, root); len(h) != 0 {
 		t.Errorf("temporary files not removed: %q", h)
 	}
-	healed, err := readManifest(data + manifestSuffix)
+	healed, err := readManifest(avrofile.ManifestName(data))
 	if err != nil {
 		t.Fatalf("manifest not regenerated: %v", err)
 	}
@@ -375,12 +368,12 @@ func TestStreamLoadHeals(t *testing.T) {
 	s.Close()
 	s2, _ := openSink(t, root, CodecDeflate)
 	dir := filepath.Join(root, orderDir9)
-	data := filepath.Join(dir, FileName(1, 3, orderV1))
-	os.Remove(data + manifestSuffix)
-	tmp := filepath.Join(dir, tmpPrefix+FileName(4, 9, orderV1)+".00")
+	data := filepath.Join(dir, avrofile.FileName(1, 3, orderV1))
+	os.Remove(avrofile.ManifestName(data))
+	tmp := filepath.Join(dir, avrofile.TempPrefix+avrofile.FileName(4, 9, orderV1)+".00")
 	os.WriteFile(tmp, []byte("x"), 0o644)
 	mustWrite(t, s2, batch(r, orders(t, r, 2, 4, orderV1, base)...))
-	if _, err := os.Stat(data + manifestSuffix); err != nil {
+	if _, err := os.Stat(avrofile.ManifestName(data)); err != nil {
 		t.Errorf("manifest not regenerated: %v", err)
 	}
 	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
@@ -409,7 +402,7 @@ func TestNoClobber(t *testing.T) {
 			s, logs := openSink(t, root, CodecDeflate)
 			dir := filepath.Join(root, orderDir9)
 			os.MkdirAll(dir, 0o755)
-			final := filepath.Join(dir, FileName(1, 3, orderV1))
+			final := filepath.Join(dir, avrofile.FileName(1, 3, orderV1))
 			if err := os.WriteFile(final, []byte("someone else's file"), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -418,7 +411,7 @@ func TestNoClobber(t *testing.T) {
 			// write first? Simpler: the file exists before the first write, so the
 			// scan sees part-1-3 and skips 1..3. Write 1..3 under a name the scan
 			// cannot know instead: seq 1..3 of a fresh stream after forgetting.
-			s.streams[streamKey{dir: orderDir9, schemaID: orderV1}] = &stream{loaded: true, dirReady: true}
+			forgetStream(s, orderDir9, orderV1)
 			mustWrite(t, s, batch(r, orders(t, r, 1, 3, orderV1, base)...))
 			got, _ := os.ReadFile(final)
 			if string(got) != "someone else's file" {
@@ -448,10 +441,10 @@ func TestSameFileCommittedTwice(t *testing.T) {
 	s, logs := openSink(t, root, CodecNull)
 	b := batch(r, orders(t, r, 1, 3, orderV1, base)...)
 	mustWrite(t, s, b)
-	final := filepath.Join(root, orderDir9, FileName(1, 3, orderV1))
+	final := filepath.Join(root, orderDir9, avrofile.FileName(1, 3, orderV1))
 	before, _ := os.ReadFile(final)
-	os.Remove(final + manifestSuffix)
-	s.streams[streamKey{dir: orderDir9, schemaID: orderV1}] = &stream{loaded: true, dirReady: true}
+	os.Remove(avrofile.ManifestName(final))
+	forgetStream(s, orderDir9, orderV1)
 	mustWrite(t, s, b)
 	after, _ := os.ReadFile(final)
 	if !slices.Equal(before, after) {
@@ -460,7 +453,7 @@ func TestSameFileCommittedTwice(t *testing.T) {
 	if !strings.Contains(logs.String(), "file was already committed") || strings.Contains(logs.String(), "level=ERROR") {
 		t.Errorf("log:\n%s", logs)
 	}
-	if _, err := os.Stat(final + manifestSuffix); err != nil {
+	if _, err := os.Stat(avrofile.ManifestName(final)); err != nil {
 		t.Errorf("manifest not healed: %v", err)
 	}
 }
@@ -710,65 +703,6 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestFileNames(t *testing.T) {
-	n := FileName(1, 10, 7)
-	if n != "part-00000000000000000001-00000000000000000010-s7.avro" {
-		t.Errorf("FileName = %q", n)
-	}
-	f, l, id, ok := ParseFileName(n)
-	if !ok || f != 1 || l != 10 || id != 7 {
-		t.Errorf("ParseFileName(%q) = %d %d %d %v", n, f, l, id, ok)
-	}
-	for _, bad := range []string{
-		"part-1-10-s7.avro", n + manifestSuffix, ".tmp-" + n, "part-00000000000000000010-00000000000000000001-s7.avro",
-		"part-00000000000000000001-00000000000000000010-s07.avro", "part-00000000000000000001-00000000000000000010-s.avro",
-		"part-00000000000000000001-00000000000000000010-s-1.avro", "part-0000000000000000000x-00000000000000000010-s7.avro",
-	} {
-		if _, _, _, ok := ParseFileName(bad); ok {
-			t.Errorf("ParseFileName(%q) accepted", bad)
-		}
-	}
-}
-
-func TestCheckDatum(t *testing.T) {
-	r := testSchemas(t)
-	good := mkEvent(t, r, 2, orderV1, base).Data
-	if err := checkDatum(r[orderV1], good); err != nil {
-		t.Fatalf("valid datum rejected: %v", err)
-	}
-	sch := avro.MustParse(`{"type":"record","name":"T","fields":[
-		{"name":"b","type":"boolean"},{"name":"e","type":{"type":"enum","name":"E","symbols":["A","B"]}},
-		{"name":"u","type":["null","int"]},{"name":"f","type":{"type":"fixed","name":"F","size":2}},
-		{"name":"a","type":{"type":"array","items":"long"}}]}`)
-	// b=true, e=B, u=branch 1 int 2, f="xy", a: a block of -2 items (zigzag 3) of 2
-	// bytes (zigzag 4), items 2 and 3, end.
-	valid := []byte{1, 2, 2, 4, 'x', 'y', 3, 4, 4, 6, 0}
-	if err := checkDatum(sch, valid); err != nil {
-		t.Fatalf("valid: %v", err)
-	}
-	for name, data := range map[string][]byte{
-		"empty":          {},
-		"bad boolean":    {2, 2, 2, 4, 'x', 'y', 0},
-		"enum range":     {1, 4, 2, 4, 'x', 'y', 0},
-		"union range":    {1, 2, 4, 4, 'x', 'y', 0},
-		"short fixed":    {1, 2, 0, 'x'},
-		"array size":     {1, 2, 0, 'x', 'y', 3, 20, 2, 4, 0},
-		"missing end":    {1, 2, 0, 'x', 'y', 2, 2},
-		"trailing bytes": {1, 2, 0, 'x', 'y', 0, 0},
-		"long overflow":  {1, 2, 0, 'x', 'y', 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0},
-	} {
-		if err := checkDatum(sch, data); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
-	}
-	// A truncated order.
-	for n := 0; n < len(good); n++ {
-		if checkDatum(r[orderV1], good[:n]) == nil {
-			t.Errorf("truncated to %d bytes: accepted", n)
-		}
-	}
-}
-
 func TestConcurrentRoutes(t *testing.T) {
 	r := testSchemas(t)
 	root := t.TempDir()
@@ -816,7 +750,7 @@ func TestMixedContracts(t *testing.T) {
 	}
 	// A regenerated manifest says the same.
 	sum, err := summarize(cfs[0].Path)
-	if err != nil || !reflect.DeepEqual(&sum.manifest, m) {
+	if err != nil || !reflect.DeepEqual(&sum.Manifest, m) {
 		t.Errorf("summarize: %+v, %v; want %+v", sum, err, m)
 	}
 }
@@ -833,7 +767,7 @@ func TestEviction(t *testing.T) {
 	for h := range 10 {
 		seq := uint64(h*10 + 1)
 		mustWrite(t, s, batch(r, orders(t, r, seq, seq+4, orderV1, base.Add(time.Duration(h)*time.Hour))...))
-		if n := len(s.streams); n > maxStreams {
+		if n := s.streams.Len(); n > maxStreams {
 			t.Fatalf("after hour %d: %d streams in memory", h, n)
 		}
 	}
