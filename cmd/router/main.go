@@ -4,6 +4,11 @@
 // every route's store.
 //
 //	router --config router.yaml
+//	router verify --config router.yaml [--since T] [--until T] [--contract C] [--wait D]
+//
+// verify reconciles what the running routers accepted (their ledgers in etcd) with
+// what each route's store holds, prints a table with every difference explained, and
+// exits 1 when there is any (2 for a bad configuration or usage).
 //
 // SIGTERM or SIGINT shuts it down gracefully: intake stops, in-flight requests get
 // their answers, delivery loops stop after their current write, state is saved.
@@ -26,13 +31,20 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/waybill-data/waybill/routing"
+	"github.com/waybill-data/waybill/routing/fleet"
 	"github.com/waybill-data/waybill/schemas/cache"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "verify" {
+		err = runVerify(ctx, os.Args[2:], os.Stdout, os.Stderr)
+	} else {
+		err = run(ctx, os.Args[1:], os.Stderr)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "router:", err)
 		var ce configError
 		if errors.As(err, &ce) {
@@ -116,23 +128,38 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		rt.Close()
 		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
 	}
+	routerID, err := fleet.RouterID(cfg.StateDir)
+	if err != nil {
+		rt.Close()
+		return fmt.Errorf("router id: %w", err)
+	}
+	// The ledger goes to etcd so that `router verify` covers every running router.
+	publisher := fleet.Start(fleet.Options{Client: cli, Prefix: fleet.Prefix(cfg.EtcdPrefix), RouterID: routerID,
+		Logger: log.With("component", "fleet"), Snapshot: func() (fleet.Snapshot, error) {
+			rows, err := rt.LedgerRows()
+			return fleet.Snapshot{Listen: ln.Addr().String(), Rows: rows, Latest: rt.LatestSamples()}, err
+		}})
 	server := &http.Server{Handler: rt.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- server.Serve(ln) }()
-	log.Info("router listening", "addr", ln.Addr().String(), "routes", len(cfg.Routes), "state_dir", cfg.StateDir)
+	log.Info("router listening", "addr", ln.Addr().String(), "routes", len(cfg.Routes), "state_dir", cfg.StateDir, "router_id", routerID)
 
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
 		rt.BeginShutdown() // /readyz answers 503 while in-flight requests finish
 	case err := <-serveErr:
+		_ = publisher.Close()
 		rt.Close()
 		return fmt.Errorf("serving: %w", err)
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	err = server.Shutdown(shutdownCtx)
+	if perr := publisher.Close(); perr != nil {
+		log.Warn("last ledger publication to etcd failed", "error", perr)
+	}
 	if cerr := rt.Close(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}

@@ -42,6 +42,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/waybill-data/waybill/routing"
+	"github.com/waybill-data/waybill/schemas"
 )
 
 // Defaults.
@@ -65,8 +66,11 @@ type Snapshot struct {
 }
 
 // Prefix is the fleet's etcd prefix for a registry prefix ("/waybill/" →
-// "/waybill-fleet/").
+// "/waybill-fleet/"; "" is the registry's default prefix).
 func Prefix(registryPrefix string) string {
+	if registryPrefix == "" {
+		registryPrefix = schemas.DefaultPrefix
+	}
 	return strings.TrimSuffix(registryPrefix, "/") + "-fleet/"
 }
 

@@ -34,8 +34,8 @@ func startEtcd(t *testing.T) *clientv3.Client {
 func TestPublishListAndUpdate(t *testing.T) {
 	cli := startEtcd(t)
 	prefix := Prefix("/waybill/")
-	if prefix != "/waybill-fleet/" {
-		t.Fatalf("prefix %q", prefix)
+	if prefix != "/waybill-fleet/" || Prefix("") != prefix || Prefix("/acme/") != "/acme-fleet/" {
+		t.Fatalf("prefixes %q %q %q", prefix, Prefix(""), Prefix("/acme/"))
 	}
 	var mu sync.Mutex
 	accepted := int64(1)

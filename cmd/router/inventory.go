@@ -1,0 +1,29 @@
+package main
+
+import (
+	"log/slog"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/waybill-data/waybill/routing/verify"
+)
+
+// inventoryOpener opens a read-only recount of one sink's store for `router verify`.
+type inventoryOpener func(spec *yaml.Node, log *slog.Logger) (verify.Inventory, error)
+
+// inventoryKinds are the sink kinds `router verify` can recount, by kind. Each opens
+// its adapter's Inventory from the same configuration as the sink.
+func inventoryKinds() map[string]inventoryOpener {
+	return map[string]inventoryOpener{}
+}
+
+// inventoryOf builds an opener from an adapter's Config type and inventory constructor.
+func inventoryOf[C adapterConfig](open func(C, *slog.Logger) (verify.Inventory, error)) inventoryOpener {
+	return func(spec *yaml.Node, log *slog.Logger) (verify.Inventory, error) {
+		var c C
+		if err := decodeAdapterConfig(spec, &c); err != nil {
+			return nil, err
+		}
+		return open(c, log)
+	}
+}
