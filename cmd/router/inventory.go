@@ -5,6 +5,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/waybill-data/waybill/adapters/elasticsearch"
+	"github.com/waybill-data/waybill/adapters/lake"
+	"github.com/waybill-data/waybill/adapters/mongodb"
 	"github.com/waybill-data/waybill/routing/verify"
 )
 
@@ -14,7 +17,13 @@ type inventoryOpener func(spec *yaml.Node, log *slog.Logger) (verify.Inventory, 
 // inventoryKinds are the sink kinds `router verify` can recount, by kind. Each opens
 // its adapter's Inventory from the same configuration as the sink.
 func inventoryKinds() map[string]inventoryOpener {
-	return map[string]inventoryOpener{}
+	return map[string]inventoryOpener{
+		"lake":    inventoryOf(func(c lake.Config, log *slog.Logger) (verify.Inventory, error) { return lake.OpenInventory(c, log) }),
+		"mongodb": inventoryOf(func(c mongodb.Config, log *slog.Logger) (verify.Inventory, error) { return mongodb.New(c, log) }),
+		"elasticsearch": inventoryOf(func(c elasticsearch.Config, log *slog.Logger) (verify.Inventory, error) {
+			return elasticsearch.New(c, log)
+		}),
+	}
 }
 
 // inventoryOf builds an opener from an adapter's Config type and inventory constructor.

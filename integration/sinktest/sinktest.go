@@ -16,6 +16,7 @@ import (
 
 	"github.com/waybill-data/waybill/adapters/avrovalue"
 	"github.com/waybill-data/waybill/routing"
+	"github.com/waybill-data/waybill/routing/verify"
 )
 
 // Store describes one store under test.
@@ -40,6 +41,9 @@ type Store struct {
 	FailNext func(t *testing.T, ids []string, permanent bool)
 	// Skip names subtests this store cannot run, with the reason (reported as a skip).
 	Skip map[string]string
+	// Inventory returns the store's recount for `router verify`, when it is not the
+	// sink itself (a sink implementing verify.Inventory is used when this is nil).
+	Inventory func(t *testing.T) verify.Inventory
 }
 
 // Stored is one record as the store holds it.
@@ -91,6 +95,8 @@ func Run(t *testing.T, s Store) {
 	sub("partial_failure", faults(s.FailNext != nil, "inject per-item failures"), func(t *testing.T) { testPartialFailure(t, &s) })
 	sub("outage", faults(s.Down != nil && s.Up != nil, "take the store down"), func(t *testing.T) { testOutage(t, &s) })
 	sub("types", lacks(routing.Append), func(t *testing.T) { testTypes(t, &s) })
+	sub("inventory_count", lacks(routing.Append), func(t *testing.T) { testInventoryCount(t, &s) })
+	sub("inventory_versions", lacks(routing.Latest), func(t *testing.T) { testInventoryVersions(t, &s) })
 }
 
 // contractName is a fresh contract name for one subtest.

@@ -11,6 +11,7 @@ import (
 	"github.com/waybill-data/waybill/integration/sinktest"
 	"github.com/waybill-data/waybill/routing"
 	"github.com/waybill-data/waybill/routing/target"
+	"github.com/waybill-data/waybill/routing/verify"
 )
 
 // TestLakeConformance runs the suite against the local-filesystem lake. It reads the
@@ -49,6 +50,13 @@ func TestLakeConformance(t *testing.T) {
 				}
 			}
 			return out
+		},
+		Inventory: func(t *testing.T) verify.Inventory {
+			inv, err := lake.OpenInventory(lake.Config{Path: root}, nil)
+			if err != nil {
+				t.Fatalf("lake.OpenInventory: %v", err)
+			}
+			return inv
 		},
 		Skip: map[string]string{},
 	})

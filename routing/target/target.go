@@ -196,6 +196,27 @@ func (t *Template) Render(contract, route string, eventTime time.Time) string {
 	return string(b)
 }
 
+// RenderRange returns, in order and without repeats, the paths Render gives for every
+// event time in [since, until): one per hour at most, one in all when the template
+// uses no time placeholder. It is how a reader finds every place a route wrote a
+// contract's events of a time range.
+func (t *Template) RenderRange(contract, route string, since, until time.Time) []string {
+	timed := t.Uses("date") || t.Uses("hour") || t.Uses("yyyy") || t.Uses("MM") || t.Uses("dd") || t.Uses("yyyy.MM")
+	if !timed || !until.After(since) {
+		return []string{t.Render(contract, route, since)}
+	}
+	var out []string
+	seen := map[string]bool{}
+	for h := since.UTC().Truncate(time.Hour); h.Before(until); h = h.Add(time.Hour) {
+		p := t.Render(contract, route, h)
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // SafeName returns name as Render writes it for {contract} and {route}.
 func SafeName(name string) string {
 	return string(appendSafe(nil, name))

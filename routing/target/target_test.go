@@ -111,3 +111,23 @@ func BenchmarkRender(b *testing.B) {
 		_ = tpl.Render("checkout.order_placed", "lake", at)
 	}
 }
+
+func TestRenderRange(t *testing.T) {
+	at := time.Date(2026, 11, 22, 22, 30, 0, 0, time.UTC)
+	cases := []struct {
+		tmpl         string
+		since, until time.Time
+		want         []string
+	}{
+		{"wb_{contract}", at, at.Add(48 * time.Hour), []string{"wb_c"}},
+		{"{contract}/dt={date}", at, at.Add(3 * time.Hour), []string{"c/dt=2026-11-22", "c/dt=2026-11-23"}},
+		{"{contract}/dt={date}/hr={hour}", at, at.Add(time.Hour), []string{"c/dt=2026-11-22/hr=22", "c/dt=2026-11-22/hr=23"}},
+		{"{contract}/hr={hour}", at, at, []string{"c/hr=22"}},
+	}
+	for _, c := range cases {
+		got := MustParse(c.tmpl).RenderRange("c", "r", c.since, c.until)
+		if strings.Join(got, ",") != strings.Join(c.want, ",") {
+			t.Errorf("%s: %v, want %v", c.tmpl, got, c.want)
+		}
+	}
+}

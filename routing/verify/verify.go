@@ -160,10 +160,8 @@ func sumLedgers(snaps []fleet.Snapshot) map[string]map[ledgerKey]*routing.Ledger
 	return out
 }
 
-const hourLayout = "2006-01-02T15"
-
 func inRange(hour string, opts Options) bool {
-	t, err := time.Parse(hourLayout, hour)
+	t, err := time.Parse(HourLayout, hour)
 	if err != nil {
 		return false
 	}
@@ -177,7 +175,7 @@ func (rep *Report) checkAppend(ctx context.Context, t Target, rows map[ledgerKey
 		if opts.Contract != "" && k.contract != opts.Contract || !inRange(k.hour, opts) {
 			continue
 		}
-		h, _ := time.Parse(hourLayout, k.hour)
+		h, _ := time.Parse(HourLayout, k.hour)
 		span, ok := contracts[k.contract]
 		if !ok || h.Before(span[0]) {
 			span[0] = h

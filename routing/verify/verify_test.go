@@ -159,3 +159,21 @@ func TestStoreErrorsAndUnverifiableSinks(t *testing.T) {
 		t.Fatalf("a sink without Inventory: %+v, %v", rep, err)
 	}
 }
+
+func TestTally(t *testing.T) {
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	tl := NewTally(at, at.Add(2*time.Hour))
+	for _, r := range []struct {
+		d    time.Duration
+		id   string
+		want bool
+	}{{0, "a", true}, {time.Minute, "b", true}, {2 * time.Minute, "a", true}, {time.Hour, "c", true}, {-time.Second, "x", false}, {2 * time.Hour, "y", false}} {
+		if got := tl.Add(at.Add(r.d), r.id); got != r.want {
+			t.Errorf("Add(+%v, %s) = %v", r.d, r.id, got)
+		}
+	}
+	want := map[string]HourCount{"2026-11-22T10": {3, 2}, "2026-11-22T11": {1, 1}}
+	if got := tl.Counts(); len(got) != 2 || got["2026-11-22T10"] != want["2026-11-22T10"] || got["2026-11-22T11"] != want["2026-11-22T11"] {
+		t.Fatalf("counts %v, want %v", got, want)
+	}
+}

@@ -89,6 +89,15 @@ def main(url):
     check([h["_id"] for h in r["hits"]["hits"]] == ["2"], f"ids search: {r}")
     r = es.search(index="fid", query={"match_all": {}}, sort=[{"n": "desc"}], size=1)
     check(r["hits"]["total"]["value"] == 2 and r["hits"]["hits"][0]["_id"] == "2", f"sorted search: {r}")
+    r = es.search(index="fid", query={"range": {"n": {"gte": 2, "lt": 3}}})
+    check([h["_id"] for h in r["hits"]["hits"]] == ["1"], f"range search: {r}")
+    r = es.search(index="fid", body={"query": {"match_all": {}}, "sort": [{"n": "asc"}], "size": 1, "_source": ["name"]})
+    check(r["hits"]["hits"][0]["_source"] == {"name": "a"}, f"_source includes: {r}")
+    after = r["hits"]["hits"][0]["sort"]
+    r = es.search(index="fid", query={"match_all": {}}, sort=[{"n": "asc"}], size=1, search_after=after)
+    check([h["_id"] for h in r["hits"]["hits"]] == ["2"], f"search_after page: {r}")
+    r = es.search(index="fid", query={"match_all": {}}, sort=[{"n": "asc"}], size=5, search_after=r["hits"]["hits"][0]["sort"])
+    check(r["hits"]["hits"] == [], f"search_after past the end: {r}")
     r = es.index(index="fid", id="4", document={"n": 4}, refresh="wait_for")
     check(es.count(index="fid", q="n:4")["count"] == 1, "refresh=wait_for makes it searchable")
 

@@ -21,7 +21,7 @@ func parsingError(reason string) *esError {
 	return badRequest("parsing_exception", reason)
 }
 
-// parseQuery reads a query DSL object: match_all, term, terms, match, ids and bool.
+// parseQuery reads a query DSL object: match_all, term, terms, match, ids, range and bool.
 func parseQuery(raw any) (query, *esError) {
 	if raw == nil {
 		return func(*doc, *mappings) bool { return true }, nil
@@ -77,10 +77,84 @@ func parseQuery(raw any) (query, *esError) {
 			return func(d *doc, _ *mappings) bool { return set[d.id] }, nil
 		case "bool":
 			return parseBool(body)
+		case "range":
+			return parseRange(body)
 		}
 		return nil, parsingError(fmt.Sprintf("unknown query [%s]", kind))
 	}
 	return nil, nil
+}
+
+// parseRange reads {"field": {"gte"|"gt"|"lte"|"lt": bound, ...}}; dates compare as
+// instants, numbers as numbers, everything else as text.
+func parseRange(body any) (query, *esError) {
+	b, ok := body.(map[string]any)
+	if !ok || len(b) != 1 {
+		return nil, parsingError("[range] query doesn't support multiple fields")
+	}
+	for field, raw := range b {
+		bounds, ok := raw.(map[string]any)
+		if !ok || len(bounds) == 0 {
+			return nil, parsingError("[range] query malformed, no start_object after query name")
+		}
+		for op := range bounds {
+			switch op {
+			case "gte", "gt", "lte", "lt", "format", "time_zone":
+			default:
+				return nil, parsingError(fmt.Sprintf("[range] query does not support [%s]", op))
+			}
+		}
+		return func(d *doc, m *mappings) bool {
+			return anyValue(d, m, field, func(typ string, v any) bool {
+				for op, bound := range bounds {
+					if op == "format" || op == "time_zone" {
+						continue
+					}
+					c, ok := compareTyped(typ, v, bound)
+					if !ok {
+						return false
+					}
+					switch {
+					case op == "gte" && c < 0, op == "gt" && c <= 0, op == "lte" && c > 0, op == "lt" && c >= 0:
+						return false
+					}
+				}
+				return true
+			})
+		}, nil
+	}
+	return nil, nil
+}
+
+// compareTyped orders a stored value against a query value for a field type.
+func compareTyped(typ string, stored, want any) (int, bool) {
+	switch typ {
+	case "long", "integer", "short", "byte", "double", "float", "half_float":
+		a, err1 := strconv.ParseFloat(fmt.Sprint(stored), 64)
+		b, err2 := strconv.ParseFloat(fmt.Sprint(want), 64)
+		if err1 != nil || err2 != nil {
+			return 0, false
+		}
+		return cmpFloat(a, b), true
+	case "date", "date_nanos":
+		a, ok1 := parseDate(stored)
+		b, ok2 := parseDate(want)
+		if !ok1 || !ok2 {
+			return 0, false
+		}
+		return a.Compare(b), true
+	}
+	return strings.Compare(fmt.Sprint(stored), fmt.Sprint(want)), true
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 func parseBool(body any) (query, *esError) {
@@ -389,6 +463,24 @@ func (s *Server) search(expr string, q url.Values, body []byte, count bool) (int
 		}
 		return hits[i].d.seqNo < hits[j].d.seqNo
 	})
+	if raw, ok := req["search_after"]; ok {
+		after, ok := raw.([]any)
+		if !ok || len(keys) == 0 || len(after) != len(keys) {
+			return errResp(badRequest("illegal_argument_exception", "search_after needs a sort with as many fields as it has values"))
+		}
+		if from > 0 {
+			return errResp(badRequest("illegal_argument_exception", "[from] parameter must be set to 0 when [search_after] is used"))
+		}
+		i := sort.Search(len(hits), func(i int) bool {
+			for j, k := range keys {
+				if c := compareValues(firstValue(hits[i], k.field), after[j]); c != 0 {
+					return c > 0 != k.desc
+				}
+			}
+			return false
+		})
+		hits = hits[i:]
+	}
 	total := len(hits)
 	relation := "eq"
 	if tth, ok := req["track_total_hits"].(bool); (!ok || !tth) && total > maxResultWindow {
@@ -396,12 +488,29 @@ func (s *Server) search(expr string, q url.Values, body []byte, count bool) (int
 	}
 	page := []any{}
 	withSource := true
-	if b, ok := req["_source"].(bool); ok {
-		withSource = b
+	var includes []string
+	switch src := req["_source"].(type) {
+	case bool:
+		withSource = src
+	case string:
+		includes = []string{src}
+	case []any:
+		for _, f := range src {
+			includes = append(includes, fmt.Sprint(f))
+		}
+	case map[string]any:
+		if list, ok := src["includes"].([]any); ok {
+			for _, f := range list {
+				includes = append(includes, fmt.Sprint(f))
+			}
+		}
 	}
 	for i := from; i < len(hits) && i < from+size; i++ {
 		h := map[string]any{"_index": hits[i].index, "_id": hits[i].d.id, "_score": 1.0}
-		if withSource {
+		switch {
+		case withSource && includes != nil:
+			h["_source"] = filterSource(hits[i].d.parsed, includes)
+		case withSource:
 			h["_source"] = hits[i].d.source
 		}
 		if len(keys) > 0 {
@@ -441,9 +550,45 @@ func firstValue(h hit, field string) any {
 	return vs[0]
 }
 
+// filterSource keeps the parts of a source at the include paths (dotted, exact).
+func filterSource(src any, includes []string) map[string]any {
+	out := map[string]any{}
+	obj, _ := src.(map[string]any)
+	for _, inc := range includes {
+		segs := strings.Split(inc, ".")
+		from, to := obj, out
+		for i, seg := range segs {
+			v, ok := from[seg]
+			if !ok {
+				break
+			}
+			if i == len(segs)-1 {
+				to[seg] = v
+				break
+			}
+			child, ok := v.(map[string]any)
+			if !ok {
+				break
+			}
+			next, _ := to[seg].(map[string]any)
+			if next == nil {
+				next = map[string]any{}
+				to[seg] = next
+			}
+			from, to = child, next
+		}
+	}
+	return out
+}
+
 // compareHits orders two hits by a field's first value; missing values sort last.
 func compareHits(a, b hit, field string) int {
-	x, y := firstValue(a, field), firstValue(b, field)
+	return compareValues(firstValue(a, field), firstValue(b, field))
+}
+
+// compareValues orders two sort values: numerically when both are numbers, else as
+// text; missing values sort last.
+func compareValues(x, y any) int {
 	switch {
 	case x == nil && y == nil:
 		return 0
