@@ -9,9 +9,10 @@
 // What it serves:
 //   - OPTIONS/SUPPORTED, STARTUP/READY (no compression), optional PasswordAuthenticator
 //     login (Options.Username/Password), REGISTER (no events are ever pushed).
-//   - QUERY, PREPARE/EXECUTE (Unprepared for unknown ids), BATCH of prepared and simple
-//     INSERTs (logged or unlogged: applied all-or-nothing after validating every
-//     statement).
+//   - QUERY, PREPARE/EXECUTE (Unprepared for unknown ids, and for statements on a
+//     table altered or dropped since, as Cassandra drops them), BATCH of prepared and
+//     simple INSERTs (logged or unlogged: applied all-or-nothing after validating
+//     every statement).
 //   - The system tables drivers read: system.local (one node, Murmur3 token "0",
 //     release 3.11.17, so there is no system.peers_v2: querying it is Invalid
 //     "unconfigured table peers_v2" as on Cassandra 3.11), an empty system.peers, and
@@ -33,10 +34,12 @@
 // returned ordered by partition key bytes (not by token), and there is one node.
 //
 // Faults, for tests: Down/Up (close the listener and every connection; listen again on
-// the same address), SetDelay (answer user requests late), FailNext(n, fault) and
-// FailMatching(needle, fault) (answer with Unavailable, WriteTimeout, ReadTimeout,
-// Overloaded or Invalid, or reset the connection, for the next n user requests or for
-// the next one whose statement or bound values contain needle). Requests and
-// Consistencies record what clients sent. The drivers' own queries on system
-// keyspaces are never failed or delayed.
+// the same address), SetDelay (answer user requests late), FailNext(n, fault),
+// FailMatching(needle, fault) and FailMatchingN(needle, fault, n) (answer with
+// Unavailable, WriteTimeout, ReadTimeout, Overloaded or Invalid, or reset the
+// connection, for the next n user requests, or for the next one — n, or every one
+// until ClearFaults — whose statement or bound values contain needle). Requests and
+// Consistencies record what clients sent (operation, statement, consistency, batch
+// type and size, whether prepared). The drivers' own queries on system keyspaces are
+// never failed or delayed.
 package cql

@@ -289,6 +289,10 @@ func (e *engine) alter(connKs string, st *alterStmt) (message.Message, message.E
 	if merr != nil {
 		return nil, merr
 	}
+	// Cassandra drops the prepared statements of a table whose definition changes, so
+	// clients re-prepare and see the new columns and field types; a type change may
+	// reach every table of the keyspace.
+	e.invalidatePrepared(k.name, st.name.name, st.what == "type")
 	if st.what == "type" {
 		u, ok := k.types[st.name.name]
 		if !ok {
@@ -346,6 +350,7 @@ func (e *engine) drop(connKs string, st *dropStmt) (message.Message, message.Err
 			return nil, &message.Unauthorized{ErrorMessage: "system keyspaces cannot be dropped"}
 		}
 		delete(e.keyspaces, st.name.name)
+		e.invalidatePrepared(st.name.name, "", true)
 		return &message.SchemaChangeResult{ChangeType: primitive.SchemaChangeTypeDropped, Target: primitive.SchemaChangeTargetKeyspace, Keyspace: st.name.name}, nil
 	}
 	k, merr := e.keyspaceOf(connKs, st.name.ks)
@@ -364,6 +369,7 @@ func (e *engine) drop(connKs string, st *dropStmt) (message.Message, message.Err
 			return nil, invalid("Table '%s.%s' doesn't exist", k.name, st.name.name)
 		}
 		delete(k.tables, st.name.name)
+		e.invalidatePrepared(k.name, st.name.name, false)
 	} else {
 		target = primitive.SchemaChangeTargetType
 		if k.types[st.name.name] == nil {
@@ -584,8 +590,14 @@ func (e *engine) selectColumns(t *table, st *selectStmt) ([]*message.ColumnMetad
 		return out, nil
 	}
 	for _, s := range st.sels {
+		named := func(name string) string {
+			if s.alias != "" {
+				return s.alias
+			}
+			return name
+		}
 		if s.fn == "count" {
-			add("count", datatype.Bigint)
+			add(named("count"), datatype.Bigint)
 			continue
 		}
 		c := t.byName[s.col]
@@ -594,14 +606,14 @@ func (e *engine) selectColumns(t *table, st *selectStmt) ([]*message.ColumnMetad
 		}
 		switch s.fn {
 		case "":
-			add(c.name, c.typ)
+			add(named(c.name), c.typ)
 		case "writetime":
 			if c.kind != kindRegular {
 				return nil, invalid("Cannot use selection function writeTime on PRIMARY KEY part %s", c.name)
 			}
-			add("writetime("+c.name+")", datatype.Bigint)
+			add(named("writetime("+c.name+")"), datatype.Bigint)
 		case "ttl":
-			add("ttl("+c.name+")", datatype.Int)
+			add(named("ttl("+c.name+")"), datatype.Int)
 		}
 	}
 	return out, nil
@@ -811,6 +823,28 @@ func (e *engine) truncate(connKs string, st *truncateStmt) (message.Message, mes
 }
 
 // ---- prepared statements ----
+
+// invalidatePrepared forgets the prepared statements on table ks.name (every table of
+// ks with all); the next EXECUTE of one is answered Unprepared.
+func (e *engine) invalidatePrepared(ks, name string, all bool) {
+	for id, p := range e.prepared {
+		var q qname
+		switch st := p.stmt.(type) {
+		case *insertStmt:
+			q = st.table
+		case *selectStmt:
+			q = st.table
+		default:
+			continue
+		}
+		if q.ks == "" {
+			q.ks = p.ks
+		}
+		if q.ks == ks && (all || q.name == name) {
+			delete(e.prepared, id)
+		}
+	}
+}
 
 type prepared struct {
 	id     []byte

@@ -86,8 +86,9 @@ type insertStmt struct {
 }
 
 type selector struct {
-	fn  string // "" (the column), "writetime", "ttl", "count"
-	col string
+	fn    string // "" (the column), "writetime", "ttl", "count"
+	col   string
+	alias string // AS name; "" for none
 }
 
 type relation struct {
@@ -574,7 +575,7 @@ func (p *parser) selectStmt() (any, error) {
 				}
 			}
 			if p.accept("as") {
-				if _, err := p.ident(); err != nil {
+				if sel.alias, err = p.ident(); err != nil {
 					return nil, err
 				}
 			}

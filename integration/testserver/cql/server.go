@@ -45,19 +45,21 @@ func (f Fault) String() string {
 	return fmt.Sprintf("Fault(%d)", int(f))
 }
 
-// Request is what the server recorded of one QUERY, EXECUTE or BATCH.
+// Request is what the server recorded of one QUERY, PREPARE, EXECUTE or BATCH.
 type Request struct {
-	Op          string // "QUERY", "EXECUTE", "BATCH"
+	Op          string // "QUERY", "PREPARE", "EXECUTE", "BATCH"
 	Query       string // the statement (a batch's first statement)
 	Consistency primitive.ConsistencyLevel
 	BatchType   primitive.BatchType // for BATCH
 	Statements  int                 // statements in a BATCH, 1 otherwise
+	Prepared    bool                // EXECUTE, or a BATCH whose statements are all prepared ids
 	System      bool                // reads a system keyspace (drivers' own queries)
 }
 
 type matchFault struct {
 	needle string
 	fault  Fault
+	left   int // requests still to fail; negative: every one until ClearFaults
 }
 
 // Server is a protocol-level TEST server, not Cassandra: it speaks CQL native
@@ -220,24 +222,53 @@ func (s *Server) FailNext(n int, f Fault) {
 // FailMatching makes the next user request whose statement text or bound values
 // contain needle fail with f (once). A batch fails as a whole when any of its
 // statements matches, as Cassandra fails a batch.
-func (s *Server) FailMatching(needle string, f Fault) {
+func (s *Server) FailMatching(needle string, f Fault) { s.FailMatchingN(needle, f, 1) }
+
+// FailMatchingN is FailMatching for the next n matching requests; with n < 0 every
+// matching request fails until ClearFaults, as a value Cassandra refuses is refused
+// every time it is sent.
+func (s *Server) FailMatchingN(needle string, f Fault, n int) {
+	if n == 0 {
+		return
+	}
 	s.mu.Lock()
-	s.matches = append(s.matches, matchFault{needle, f})
+	s.matches = append(s.matches, matchFault{needle, f, n})
 	s.mu.Unlock()
 }
 
-// Requests returns what the server recorded of every QUERY, EXECUTE and BATCH so far.
+// ClearFaults disarms every fault FailNext and FailMatching armed.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	s.failN, s.matches = 0, nil
+	s.mu.Unlock()
+}
+
+// PendingMatches returns the needles of FailMatching faults that have requests left
+// to fail (those armed with n < 0 included).
+func (s *Server) PendingMatches() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, m := range s.matches {
+		out = append(out, m.needle)
+	}
+	return out
+}
+
+// Requests returns what the server recorded of every QUERY, PREPARE, EXECUTE and BATCH
+// so far.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Request(nil), s.requests...)
 }
 
-// Consistencies returns the consistency level of every user request, in order.
+// Consistencies returns the consistency level of every user QUERY, EXECUTE and BATCH,
+// in order (PREPARE carries none).
 func (s *Server) Consistencies() []primitive.ConsistencyLevel {
 	var out []primitive.ConsistencyLevel
 	for _, r := range s.Requests() {
-		if !r.System {
+		if !r.System && r.Op != "PREPARE" {
 			out = append(out, r.Consistency)
 		}
 	}
@@ -356,7 +387,11 @@ func (s *Server) intercept(f *frame.Frame, reply func(message.Message), cn *conn
 		for i, m := range s.matches {
 			if containsAny(texts, m.needle) {
 				fault = m.fault
-				s.matches = append(s.matches[:i], s.matches[i+1:]...)
+				if m.left > 0 {
+					if s.matches[i].left--; s.matches[i].left == 0 {
+						s.matches = append(s.matches[:i], s.matches[i+1:]...)
+					}
+				}
 				break
 			}
 		}
@@ -426,10 +461,11 @@ func (s *Server) describe(m message.Message) (Request, [][]byte) {
 	case *message.Prepare:
 		req = Request{Op: "PREPARE", Query: m.Query}
 	case *message.Execute:
-		req = Request{Op: "EXECUTE", Statements: 1}
+		req = Request{Op: "EXECUTE", Statements: 1, Prepared: true}
 		s.eng.mu.Lock()
 		if p := s.eng.prepared[string(m.QueryId)]; p != nil {
 			req.Query = p.query
+			texts = append(texts, []byte(p.query))
 		}
 		s.eng.mu.Unlock()
 		if m.Options != nil {
@@ -437,8 +473,9 @@ func (s *Server) describe(m message.Message) (Request, [][]byte) {
 			values(m.Options.PositionalValues)
 		}
 	case *message.Batch:
-		req = Request{Op: "BATCH", Consistency: m.Consistency, BatchType: m.Type, Statements: len(m.Children)}
+		req = Request{Op: "BATCH", Consistency: m.Consistency, BatchType: m.Type, Statements: len(m.Children), Prepared: true}
 		for i, c := range m.Children {
+			req.Prepared = req.Prepared && c.Id != nil
 			q := c.Query
 			if c.Id != nil {
 				s.eng.mu.Lock()
@@ -450,7 +487,7 @@ func (s *Server) describe(m message.Message) (Request, [][]byte) {
 			if i == 0 {
 				req.Query = q
 			}
-			texts = append(texts, []byte(c.Query))
+			texts = append(texts, []byte(q))
 			values(c.Values)
 		}
 	}
