@@ -7,6 +7,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/waybill-data/waybill/adapters/cassandra"
 	"github.com/waybill-data/waybill/adapters/elasticsearch"
 	"github.com/waybill-data/waybill/adapters/lake"
 	"github.com/waybill-data/waybill/adapters/mongodb"
@@ -21,6 +22,7 @@ func sinkKinds() map[string]routing.SinkKind {
 		"lake":          kindOf(func(c lake.Config, log *slog.Logger) (routing.Sink, error) { return lake.New(c, log) }),
 		"mongodb":       kindOf(func(c mongodb.Config, log *slog.Logger) (routing.Sink, error) { return mongodb.New(c, log) }),
 		"elasticsearch": kindOf(func(c elasticsearch.Config, log *slog.Logger) (routing.Sink, error) { return elasticsearch.New(c, log) }),
+		"cassandra":     kindOf(func(c cassandra.Config, log *slog.Logger) (routing.Sink, error) { return cassandra.New(c, log) }),
 	}
 }
 
