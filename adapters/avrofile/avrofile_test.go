@@ -2,6 +2,7 @@ package avrofile
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -381,5 +382,65 @@ func TestStreams(t *testing.T) {
 	}
 	if !errors.As(err, new(interface{ Retryable() bool })) {
 		t.Errorf("claim error does not classify itself")
+	}
+}
+
+func TestPlannerWrite(t *testing.T) {
+	r := schemas(t)
+	p := NewPlanner("teststore")
+	route := routing.Route{Name: "files", Mode: routing.Append, Target: "{contract}/hr={hour}"}
+	evs := []routing.Event{order(t, r, 1, at.Add(time.Hour)), order(t, r, 2, at), order(t, r, 3, at.Add(time.Hour)), order(t, r, 4, at)}
+	evs[3].SchemaID = 42
+	var seen [][]int
+	err := p.Write(context.Background(), &routing.Batch{Route: route, Events: evs, Schemas: r}, func(g *Group) []routing.ItemError {
+		seen = append(seen, g.Idx)
+		if g.Key.Dir == "checkout.order_placed/hr=10" {
+			return FailAll(nil, g.Idx, errors.New("store down"))
+		}
+		return nil
+	})
+	if !reflect.DeepEqual(seen, [][]int{{1}, {0, 2}}) {
+		t.Errorf("groups written %v, want hour 09 then hour 10", seen)
+	}
+	var be *routing.BatchError
+	if !errors.As(err, &be) || len(be.Items) != 3 || be.Items[0].Index != 0 || be.Items[1].Index != 2 || be.Items[2].Index != 3 {
+		t.Fatalf("Write = %v, want failures of 0, 2 (the group) and 3 (unknown schema), sorted", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = p.Write(ctx, &routing.Batch{Route: route, Events: evs[:3], Schemas: r}, func(*Group) []routing.ItemError {
+		t.Errorf("a group was written after the context ended")
+		return nil
+	})
+	if !errors.As(err, &be) || len(be.Items) != 3 || !errors.Is(be.Items[0].Err, context.Canceled) || !routing.Retryable(err) {
+		t.Errorf("Write with an ended context: %v", err)
+	}
+	if err := p.Write(context.Background(), &routing.Batch{Route: route}, nil); err != nil {
+		t.Errorf("empty batch: %v", err)
+	}
+	if err := p.Write(context.Background(), &routing.Batch{Route: routing.Route{Target: "{x}"}, Events: evs, Schemas: r}, nil); err == nil || routing.Retryable(err) {
+		t.Errorf("bad template: %v", err)
+	}
+}
+
+func TestGate(t *testing.T) {
+	var g Gate
+	leave, open := g.Enter()
+	if !open {
+		t.Fatal("a new gate is closed")
+	}
+	leave()
+	released := 0
+	release := func() error { released++; return errors.New("released") }
+	if err := g.Close(release); err == nil || err.Error() != "released" {
+		t.Errorf("Close = %v, want release's error", err)
+	}
+	if err := g.Close(release); err != nil || released != 1 {
+		t.Errorf("second Close = %v, release ran %d times", err, released)
+	}
+	leave, open = g.Enter()
+	leave()
+	if open {
+		t.Errorf("Enter after Close admitted a write")
 	}
 }

@@ -84,6 +84,28 @@ func Count(ctx context.Context, store FileStore, route routing.Route, contract s
 	return tally.Counts(), nil
 }
 
+// Inventory is the verify.Inventory of a FileStore, for file sinks to embed: Count
+// recounts the files (see Count); Versions reports that there are none. Errors start
+// with Name.
+type Inventory struct {
+	Name  string // "lake", "webhdfs"
+	Files FileStore
+}
+
+// Count implements verify.Inventory (see Count).
+func (inv *Inventory) Count(ctx context.Context, route routing.Route, contract string, since, until time.Time) (map[string]verify.HourCount, error) {
+	counts, err := Count(ctx, inv.Files, route, contract, since, until)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", inv.Name, err)
+	}
+	return counts, nil
+}
+
+// Versions implements verify.Inventory: files have no latest mode.
+func (inv *Inventory) Versions(_ context.Context, route routing.Route, _ string, _ []string) (map[string]routing.Version, error) {
+	return nil, fmt.Errorf("%s: %w", inv.Name, NoLatest(route))
+}
+
 // NoLatest is Inventory.Versions for file stores, which have no latest mode.
 func NoLatest(route routing.Route) error {
 	return fmt.Errorf("route %s: file stores keep every event (append mode only); there are no latest versions to read", route.Name)

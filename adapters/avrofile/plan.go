@@ -1,6 +1,7 @@
 package avrofile
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -199,4 +200,70 @@ func Events(b *routing.Batch, sel []int) []*routing.Event {
 		out[n] = &b.Events[i]
 	}
 	return out
+}
+
+// Write runs the part of a file sink's Write that does not depend on the store: it
+// plans the batch (Plan's whole-batch errors are returned as they are), passes each
+// group in order to write, which commits it and returns its failed events, fails the
+// groups left when ctx ends with ctx's error (retryable), and returns nil or a
+// *routing.BatchError with every failure, sorted by index.
+func (p *Planner) Write(ctx context.Context, b *routing.Batch, write func(*Group) []routing.ItemError) error {
+	if b == nil || len(b.Events) == 0 {
+		return nil
+	}
+	groups, fails, err := p.Plan(b)
+	if err != nil {
+		return err
+	}
+	for _, g := range groups {
+		if err := ctx.Err(); err != nil {
+			fails = FailAll(fails, g.Idx, err)
+			continue
+		}
+		fails = append(fails, write(g)...)
+	}
+	if len(fails) == 0 {
+		return nil
+	}
+	sort.Slice(fails, func(i, j int) bool { return fails[i].Index < fails[j].Index })
+	return &routing.BatchError{Items: fails}
+}
+
+// FailAll appends a failure with err for each index of idx.
+func FailAll(fails []routing.ItemError, idx []int, err error) []routing.ItemError {
+	for _, i := range idx {
+		fails = append(fails, routing.ItemError{Index: i, Err: err})
+	}
+	return fails
+}
+
+// Gate is a sink's open or closed state: writes hold it shared, Close exclusively, so
+// Close waits for the writes in flight.
+type Gate struct {
+	life   sync.RWMutex
+	mu     sync.Mutex
+	closed bool
+}
+
+// Enter admits a write; it returns false once the sink is closed. The caller calls
+// leave when the write is done (also when not admitted).
+func (g *Gate) Enter() (leave func(), open bool) {
+	g.life.RLock()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.life.RUnlock, !g.closed
+}
+
+// Close waits for the writes in flight and closes the gate; release runs the first
+// time only, and its error is returned.
+func (g *Gate) Close(release func() error) error {
+	g.life.Lock()
+	defer g.life.Unlock()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return nil
+	}
+	g.closed = true
+	return release()
 }

@@ -12,8 +12,25 @@ import (
 // Codecs of the object container files.
 const (
 	CodecNull    = "null"    // uncompressed
-	CodecDeflate = "deflate" // raw DEFLATE (RFC 1951)
+	CodecDeflate = "deflate" // raw DEFLATE (RFC 1951), the sinks' default
 )
+
+// Codec is the codec a sink's configured codec means: deflate when unset.
+func Codec(configured string) string {
+	if configured == "" {
+		return CodecDeflate
+	}
+	return configured
+}
+
+// CheckCodec checks a configured codec ("" is the default).
+func CheckCodec(configured string) error {
+	switch configured {
+	case "", CodecNull, CodecDeflate:
+		return nil
+	}
+	return fmt.Errorf("unknown codec %q (want %q or %q)", configured, CodecNull, CodecDeflate)
+}
 
 // Object container file constants (Avro specification, "Object Container Files").
 var magic = [4]byte{'O', 'b', 'j', 1}

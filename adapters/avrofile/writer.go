@@ -59,6 +59,13 @@ func Encode(w io.Writer, spec FileSpec, events []*routing.Event) (*Manifest, err
 	if err != nil {
 		return nil, err
 	}
+	// Size the open block for what it will hold, so it is not regrown record by record.
+	size, largest := 0, 0
+	for _, ev := range events {
+		n := len(ev.Data) + len(ev.ID) + len(ev.Key) + 40
+		size, largest = size+n, max(largest, n)
+	}
+	cw.block = make([]byte, 0, min(size, blockTarget+largest))
 	var minT, maxT int64
 	for n, ev := range events {
 		t := micros(ev.Time)

@@ -24,12 +24,7 @@ type Config struct {
 }
 
 // codec returns the effective codec.
-func (c Config) codec() string {
-	if c.Codec == "" {
-		return CodecDeflate
-	}
-	return c.Codec
-}
+func (c Config) codec() string { return avrofile.Codec(c.Codec) }
 
 // Validate checks the configuration without touching the file system. path is where
 // the configuration sits (e.g. "sinks.lake"); every error is prefixed with the path of
@@ -50,10 +45,8 @@ func (c Config) Validate(path string) []error {
 	case !filepath.IsAbs(c.Path):
 		errs = append(errs, fmt.Errorf("%s: must be an absolute path, got %q", at("path"), c.Path))
 	}
-	switch c.Codec {
-	case "", CodecNull, CodecDeflate:
-	default:
-		errs = append(errs, fmt.Errorf("%s: unknown codec %q (want %q or %q)", at("codec"), c.Codec, CodecNull, CodecDeflate))
+	if err := avrofile.CheckCodec(c.Codec); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %v", at("codec"), err))
 	}
 	return errs
 }

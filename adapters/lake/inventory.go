@@ -8,16 +8,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/waybill-data/waybill/adapters/avrofile"
-	"github.com/waybill-data/waybill/routing"
-	"github.com/waybill-data/waybill/routing/verify"
 )
 
-// Inventory recounts a lake for `router verify`. It only reads, takes no lock, and
-// may run beside the router that writes the lake: it sees committed files only.
+// Inventory recounts a lake for `router verify` (avrofile.Inventory over the lake's
+// files). It only reads, takes no lock, and may run beside the router that writes the
+// lake: it sees committed files only.
 type Inventory struct {
+	avrofile.Inventory
 	root string
 }
 
@@ -26,21 +25,9 @@ func OpenInventory(cfg Config, _ *slog.Logger) (*Inventory, error) {
 	if errs := cfg.Validate("lake"); len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return &Inventory{root: cfg.Path}, nil
-}
-
-// Count implements verify.Inventory (see avrofile.Count).
-func (inv *Inventory) Count(ctx context.Context, route routing.Route, contract string, since, until time.Time) (map[string]verify.HourCount, error) {
-	counts, err := avrofile.Count(ctx, inv, route, contract, since, until)
-	if err != nil {
-		return nil, fmt.Errorf("lake: %w", err)
-	}
-	return counts, nil
-}
-
-// Versions implements verify.Inventory: the lake has no latest mode.
-func (inv *Inventory) Versions(_ context.Context, route routing.Route, _ string, _ []string) (map[string]routing.Version, error) {
-	return nil, fmt.Errorf("lake: %w", avrofile.NoLatest(route))
+	inv := &Inventory{root: cfg.Path}
+	inv.Inventory = avrofile.Inventory{Name: "lake", Files: inv}
+	return inv, nil
 }
 
 // List implements avrofile.FileStore.

@@ -112,18 +112,3 @@ func ReadFile(path string) ([]StoredEvent, error) {
 	}
 	return evs, nil
 }
-
-// summarize reads a data file with avrofile's own container reader and returns its
-// summary. I/O failures are *IOError; anything else means the file is not a valid lake
-// file.
-func summarize(path string) (*avrofile.Summary, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, ioError("read", path, err)
-	}
-	sum, err := avrofile.Summarize(filepath.Base(path), raw)
-	if err != nil {
-		return nil, fmt.Errorf("lake: %s: %w", path, err)
-	}
-	return sum, nil
-}

@@ -9,9 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -28,15 +26,9 @@ type Sink struct {
 	log   *slog.Logger
 	lock  *os.File // holds the exclusive flock on the root while open
 
-	// life is held shared by Write and exclusively by Close, so Close waits for writes
-	// in flight.
-	life sync.RWMutex
-
 	plan    *avrofile.Planner
 	streams *avrofile.Streams[stream]
-
-	mu     sync.Mutex // guards closed
-	closed bool
+	gate    avrofile.Gate // Close waits for writes in flight
 }
 
 // stream is the in-memory state of a stream, a cache of what its directory holds
@@ -99,17 +91,7 @@ func New(cfg Config, logger *slog.Logger) (*Sink, error) {
 
 // Close waits for writes in flight and releases the lake's lock. Write fails with
 // ErrClosed afterwards.
-func (s *Sink) Close() error {
-	s.life.Lock()
-	defer s.life.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	return s.unlock()
-}
+func (s *Sink) Close() error { return s.gate.Close(s.unlock) }
 
 func (s *Sink) unlock() error {
 	_ = unix.Flock(int(s.lock.Fd()), unix.LOCK_UN)
@@ -124,36 +106,13 @@ func (s *Sink) unlock() error {
 // file system failures are *IOError, retryable except for names too long), or a
 // permanent error for the whole batch when the route's target template is invalid.
 func (s *Sink) Write(ctx context.Context, b *routing.Batch) error {
-	if b == nil || len(b.Events) == 0 {
-		return nil
-	}
-	s.life.RLock()
-	defer s.life.RUnlock()
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
+	leave, open := s.gate.Enter()
+	defer leave()
+	if !open {
 		return ErrClosed
 	}
-	groups, fails, err := s.plan.Plan(b)
-	if err != nil {
-		return err
-	}
-	for _, g := range groups {
-		if err := ctx.Err(); err != nil {
-			for _, i := range g.Idx {
-				fails = append(fails, routing.ItemError{Index: i, Err: err})
-			}
-			continue
-		}
-		fails = append(fails, s.writeGroup(b, g)...)
-	}
-	s.streams.Evict()
-	if len(fails) == 0 {
-		return nil
-	}
-	sort.Slice(fails, func(i, j int) bool { return fails[i].Index < fails[j].Index })
-	return &routing.BatchError{Items: fails}
+	defer s.streams.Evict()
+	return s.plan.Write(ctx, b, func(g *avrofile.Group) []routing.ItemError { return s.writeGroup(b, g) })
 }
 
 // writeGroup commits one group as one file and returns the failed events.
@@ -161,19 +120,12 @@ func (s *Sink) writeGroup(b *routing.Batch, g *avrofile.Group) (fails []routing.
 	st, unlock := s.streams.Lock(g.Key)
 	defer unlock()
 
-	failAll := func(idx []int, err error) {
-		for _, i := range idx {
-			fails = append(fails, routing.ItemError{Index: i, Err: err})
-		}
-	}
 	if err := st.Claim("lake", g.Key, b.Route.Name); err != nil {
-		failAll(g.Idx, err)
-		return fails
+		return avrofile.FailAll(nil, g.Idx, err)
 	}
 	if err := s.settle(g.Key, st); err != nil {
 		st.Loaded = false
-		failAll(g.Idx, err)
-		return fails
+		return avrofile.FailAll(nil, g.Idx, err)
 	}
 
 	// Events in sequence order; those at or below the high-water mark are committed.
@@ -188,7 +140,7 @@ func (s *Sink) writeGroup(b *routing.Batch, g *avrofile.Group) (fails []routing.
 	if err := s.commit(b, g, st, sel); err != nil {
 		st.Loaded = false
 		st.DirReady = false
-		failAll(sel, err)
+		fails = avrofile.FailAll(fails, sel, err)
 	}
 	return fails
 }
@@ -227,35 +179,18 @@ func (s *Sink) loadStream(k avrofile.StreamKey) (hwm uint64, pending []string, e
 	if err != nil {
 		return 0, nil, ioError("read directory", dir, err)
 	}
-	names := make(map[string]bool, len(entries))
-	for _, e := range entries {
-		names[e.Name()] = true
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
 	}
-	removed := false
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, avrofile.TempPrefix) {
-			if final, ok := avrofile.TempTarget(name); ok {
-				if _, _, id, _ := avrofile.ParseFileName(final); id == k.SchemaID {
-					if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-						return 0, nil, ioError("remove", filepath.Join(dir, name), err)
-					}
-					s.log.Info("lake: removed stale temporary file", "file", filepath.Join(dir, name))
-					removed = true
-				}
-			}
-			continue
+	hwm, pending, stale := avrofile.Scan(k, names)
+	for _, name := range stale {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return 0, nil, ioError("remove", filepath.Join(dir, name), err)
 		}
-		_, last, id, ok := avrofile.ParseFileName(name)
-		if !ok || id != k.SchemaID {
-			continue
-		}
-		hwm = max(hwm, last)
-		if !names[avrofile.ManifestName(name)] {
-			pending = append(pending, name)
-		}
+		s.log.Info("lake: removed stale temporary file", "file", filepath.Join(dir, name))
 	}
-	if removed {
+	if len(stale) > 0 {
 		if err := syncDir(dir); err != nil {
 			return 0, nil, err
 		}
@@ -299,7 +234,7 @@ func (s *Sink) commit(b *routing.Batch, g *avrofile.Group, st *stream, sel []int
 	st.unsynced = false
 
 	if existed {
-		s.adoptExisting(b.Route.Name, dir, name, events)
+		s.dirOf(dir).Adopt(b.Route.Name, name, events)
 		st.Pending = append(st.Pending, name)
 	} else if err := writeManifest(dir, name, m); err != nil {
 		st.Pending = append(st.Pending, name)
@@ -311,54 +246,19 @@ func (s *Sink) commit(b *routing.Batch, g *avrofile.Group, st *stream, sel []int
 
 // settlePending writes the stream's pending manifests.
 func (s *Sink) settlePending(dir string, st *stream) error {
-	for len(st.Pending) > 0 {
-		if err := s.healManifest(dir, st.Pending[0]); err != nil {
-			return err
-		}
-		st.Pending = st.Pending[1:]
-	}
-	return nil
+	return st.SettlePending(s.dirOf(dir).Heal)
 }
 
-// adoptExisting handles a commit whose final name was already taken. Names are derived
-// from the sequence range, so this is normally the same file committed before a crash.
-// The existing file is never overwritten and its events count as committed; a file that
-// is unreadable or holds other events is reported loudly, as it means the lake was
-// changed behind Waybill's back.
-func (s *Sink) adoptExisting(route, dir, name string, events []*routing.Event) {
-	path := filepath.Join(dir, name)
-	sum, err := summarize(path)
-	if err == nil && sum.Holds(events) {
-		s.log.Info("lake: file was already committed", "route", route, "file", path, "events", len(events))
-		return
+// dirOf is how the shared recovery steps (avrofile.Dir) read and write dir.
+func (s *Sink) dirOf(dir string) *avrofile.Dir {
+	return &avrofile.Dir{Store: "lake", Path: dir, Log: s.log,
+		Read: func(name string) ([]byte, error) {
+			p := filepath.Join(dir, name)
+			raw, err := os.ReadFile(p)
+			return raw, ioError("read", p, err)
+		},
+		WriteManifest: func(name string, m *Manifest) error { return writeManifest(dir, name, m) },
 	}
-	s.log.Error("lake: a different file already has this name; it was not overwritten and the batch's events are treated as committed",
-		"route", route, "file", path, "events", len(events), "first_seq", events[0].Seq,
-		"last_seq", events[len(events)-1].Seq, "read_error", err)
-}
-
-// healManifest writes the manifest of a committed data file from its contents, unless
-// it exists. A data file that is not a valid lake file gets none (it is logged): only
-// I/O failures are returned, so one damaged file cannot block its stream.
-func (s *Sink) healManifest(dir, name string) error {
-	mpath := filepath.Join(dir, avrofile.ManifestName(name))
-	if _, err := os.Lstat(mpath); err == nil {
-		return nil
-	}
-	sum, err := summarize(filepath.Join(dir, name))
-	if err != nil {
-		var ie *IOError
-		if errors.As(err, &ie) {
-			return err
-		}
-		s.log.Error("lake: committed file is not a valid lake file; no manifest written", "file", filepath.Join(dir, name), "error", err)
-		return nil
-	}
-	if err := writeManifest(dir, name, &sum.Manifest); err != nil {
-		return err
-	}
-	s.log.Info("lake: regenerated manifest", "file", filepath.Join(dir, name))
-	return nil
 }
 
 // writeTemp writes the file to a new hidden temporary name in dir and syncs it. It
@@ -518,7 +418,7 @@ func (s *Sink) recover() {
 		}
 	}
 	for _, h := range heal {
-		if err := s.healManifest(h[0], h[1]); err != nil {
+		if err := s.dirOf(h[0]).Heal(h[1]); err != nil {
 			s.log.Error("lake: recovery cannot regenerate a manifest", "file", filepath.Join(h[0], h[1]), "error", err)
 		}
 	}
