@@ -11,6 +11,7 @@ import (
 	"github.com/waybill-data/waybill/adapters/elasticsearch"
 	"github.com/waybill-data/waybill/adapters/lake"
 	"github.com/waybill-data/waybill/adapters/mongodb"
+	"github.com/waybill-data/waybill/adapters/webhdfs"
 	"github.com/waybill-data/waybill/routing"
 )
 
@@ -23,6 +24,7 @@ func sinkKinds() map[string]routing.SinkKind {
 		"mongodb":       kindOf(func(c mongodb.Config, log *slog.Logger) (routing.Sink, error) { return mongodb.New(c, log) }),
 		"elasticsearch": kindOf(func(c elasticsearch.Config, log *slog.Logger) (routing.Sink, error) { return elasticsearch.New(c, log) }),
 		"cassandra":     kindOf(func(c cassandra.Config, log *slog.Logger) (routing.Sink, error) { return cassandra.New(c, log) }),
+		"webhdfs":       kindOf(func(c webhdfs.Config, log *slog.Logger) (routing.Sink, error) { return webhdfs.New(c, log) }),
 	}
 }
 
