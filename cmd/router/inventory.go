@@ -5,6 +5,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/waybill-data/waybill/adapters/cassandra"
 	"github.com/waybill-data/waybill/adapters/elasticsearch"
 	"github.com/waybill-data/waybill/adapters/lake"
 	"github.com/waybill-data/waybill/adapters/mongodb"
@@ -18,11 +19,10 @@ type inventoryOpener func(spec *yaml.Node, log *slog.Logger) (verify.Inventory, 
 // its adapter's Inventory from the same configuration as the sink.
 func inventoryKinds() map[string]inventoryOpener {
 	return map[string]inventoryOpener{
-		"lake":    inventoryOf(func(c lake.Config, log *slog.Logger) (verify.Inventory, error) { return lake.OpenInventory(c, log) }),
-		"mongodb": inventoryOf(func(c mongodb.Config, log *slog.Logger) (verify.Inventory, error) { return mongodb.New(c, log) }),
-		"elasticsearch": inventoryOf(func(c elasticsearch.Config, log *slog.Logger) (verify.Inventory, error) {
-			return elasticsearch.New(c, log)
-		}),
+		"cassandra":     inventoryOf(cassandraInventory),
+		"elasticsearch": inventoryOf(elasticsearchInventory),
+		"lake":          inventoryOf(lakeInventory),
+		"mongodb":       inventoryOf(mongodbInventory),
 	}
 }
 
@@ -35,4 +35,21 @@ func inventoryOf[C adapterConfig](open func(C, *slog.Logger) (verify.Inventory, 
 		}
 		return open(c, log)
 	}
+}
+
+func cassandraInventory(c cassandra.Config, log *slog.Logger) (verify.Inventory, error) {
+	return cassandra.New(c, log)
+}
+
+func elasticsearchInventory(c elasticsearch.Config, log *slog.Logger) (verify.Inventory, error) {
+	return elasticsearch.New(c, log)
+}
+
+// lakeInventory reads the lake without the sink's lock, beside a running router.
+func lakeInventory(c lake.Config, log *slog.Logger) (verify.Inventory, error) {
+	return lake.OpenInventory(c, log)
+}
+
+func mongodbInventory(c mongodb.Config, log *slog.Logger) (verify.Inventory, error) {
+	return mongodb.New(c, log)
 }
