@@ -50,6 +50,7 @@ import (
 	"github.com/waybill-data/waybill/integration/testserver/cql"
 	"github.com/waybill-data/waybill/integration/testserver/elastic"
 	mongotest "github.com/waybill-data/waybill/integration/testserver/mongo"
+	"github.com/waybill-data/waybill/integration/testserver/webhdfs"
 )
 
 // Addresses is the content of stack.json.
@@ -131,6 +132,13 @@ func Start(opts Options) (st *Stack, err error) {
 	}
 	s.add("elasticsearch", e)
 	s.addrs.Elasticsearch = e.URL()
+
+	h, err := webhdfs.Start(webhdfs.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("devstack: webhdfs: %w", err)
+	}
+	s.add("webhdfs", h)
+	s.addrs.WebHDFS = h.URL()
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

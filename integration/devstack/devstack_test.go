@@ -52,6 +52,17 @@ func probes(t *testing.T, a Addresses) map[string]func() error {
 			defer s.Close()
 			return s.Query(`CREATE KEYSPACE IF NOT EXISTS devstack_test WITH replication = {'class':'SimpleStrategy','replication_factor':1}`).Exec()
 		},
+		"webhdfs": func() error {
+			res, err := http.Get(a.WebHDFS + "/webhdfs/v1/?op=GETFILESTATUS&user.name=devstack")
+			if err != nil {
+				return err
+			}
+			defer res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				return errors.New(res.Status)
+			}
+			return nil
+		},
 		"elasticsearch": func() error {
 			res, err := esc.Info()
 			if err != nil {

@@ -32,7 +32,7 @@ func TestDevstackBinary(t *testing.T) {
 	}) {
 		t.Fatalf("no stack.json: %v", err)
 	}
-	for name, a := range map[string]string{"mongodb": addrs.MongoDB, "cassandra": addrs.Cassandra, "elasticsearch": addrs.Elasticsearch, "control": addrs.Control} {
+	for name, a := range map[string]string{"mongodb": addrs.MongoDB, "cassandra": addrs.Cassandra, "elasticsearch": addrs.Elasticsearch, "webhdfs": addrs.WebHDFS, "control": addrs.Control} {
 		if a == "" {
 			t.Errorf("stack.json has no %s address: %+v", name, addrs)
 		}
