@@ -91,6 +91,12 @@
 // it is at least as new, and the event counts as delivered. When a key's newest event
 // fails permanently, its next newest is written instead.
 //
+// Every bulk reply must account for each of its writes (matched, upserted or a write
+// error). One that does not — FerretDB v1 stops an unordered bulk of upserts at its
+// first error, reports that error at index 0 and leaves the rest undone — makes the
+// sink write the remaining keys one per request, where the error's index cannot be
+// wrong. Found by `router verify` in the demo; MongoDB's replies always add up.
+//
 // # Errors
 //
 // Write returns nil, one error for the whole batch (every event failed alike: a

@@ -266,26 +266,39 @@ func (s *Sink) upsertLatest(ctx context.Context, coll *mongo.Collection, items [
 	for _, k := range keys {
 		slices.SortStableFunc(k.candidates, func(a, b item) int { return -compareVersion(a.event, b.event) })
 	}
+	// perRound is how many keys one BulkWrite carries. It drops to 1 for the rest of
+	// the group when a reply does not account for every write: FerretDB v1 stops an
+	// unordered bulk of upserts at the first error and reports it at index 0, leaving
+	// the other writes undone without saying so. One write per request makes the
+	// error's index right; on MongoDB the replies always add up and this never happens.
+	perRound := len(keys)
 	for len(keys) > 0 {
-		models := make([]mongo.WriteModel, len(keys))
-		for i, k := range keys {
+		round := keys[:min(perRound, len(keys))]
+		rest := keys[len(round):]
+		models := make([]mongo.WriteModel, len(round))
+		for i, k := range round {
 			head := k.candidates[0]
 			models[i] = mongo.NewReplaceOneModel().SetFilter(olderThan(head.event)).SetReplacement(head.doc).SetUpsert(true)
 		}
-		_, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+		res, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
 		var bwe mongo.BulkWriteException
 		if err != nil && !errors.As(err, &bwe) {
 			failAll(keys, classify(err), out)
 			return
 		}
-		next := keys[:0:0]
-		handled := make([]bool, len(keys))
+		if len(round) > 1 && !accountsForAll(res, bwe, len(round)) {
+			s.log.Debug("mongodb: a bulk upsert's reply does not account for every write; writing one key per request", "writes", len(round))
+			perRound = 1
+			continue // the same keys again: the writes that were applied are no-ops now
+		}
+		next := rest[:0:0]
+		handled := make([]bool, len(round))
 		for _, we := range bwe.WriteErrors {
-			if we.Index < 0 || we.Index >= len(keys) || handled[we.Index] {
+			if we.Index < 0 || we.Index >= len(round) || handled[we.Index] {
 				continue
 			}
 			handled[we.Index] = true
-			k := keys[we.Index]
+			k := round[we.Index]
 			outcome, ierr := writeErrorOutcome(we)
 			switch {
 			case outcome == itemDuplicate && !k.duplicate:
@@ -306,16 +319,25 @@ func (s *Sink) upsertLatest(ctx context.Context, coll *mongo.Collection, items [
 			// Every key written in this round is unconfirmed; retry them all.
 			wce := writeConcernError(bwe.WriteConcernError)
 			var unconfirmed []*latestKey
-			for i, k := range keys {
+			for i, k := range round {
 				if !handled[i] || slices.Contains(next, k) {
 					unconfirmed = append(unconfirmed, k)
 				}
 			}
-			failAll(unconfirmed, wce, out)
+			failAll(append(unconfirmed, rest...), wce, out)
 			return
 		}
-		keys = next
+		keys = append(next, rest...)
 	}
+}
+
+// accountsForAll reports whether a bulk upsert's reply accounts for each of its n
+// writes: matched, upserted, or a write error.
+func accountsForAll(res *mongo.BulkWriteResult, bwe mongo.BulkWriteException, n int) bool {
+	if res == nil {
+		return false
+	}
+	return res.MatchedCount+res.UpsertedCount+int64(len(bwe.WriteErrors)) == int64(n)
 }
 
 // failAll fails every candidate of keys with err.

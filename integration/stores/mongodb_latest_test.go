@@ -166,3 +166,44 @@ func TestMongoDBLatestNewestFails(t *testing.T) {
 		})
 	}
 }
+
+// TestMongoDBLatestLargeBatches writes many keys' versions in large shuffled batches,
+// as a busy runtime route does (the demo's profiles route found a loss here): every
+// key must end with its newest version.
+func TestMongoDBLatestLargeBatches(t *testing.T) {
+	m := startMongo(t)
+	const keys, versions, batch = 150, 8, 400
+	route := routing.Route{Name: "bulk", Class: routing.Runtime, Mode: routing.Latest, Target: "wb_{contract}"}
+	contract := "bulk_" + fmt.Sprint(time.Now().UnixNano()%1e6)
+	var events []routing.Event
+	for v := range versions {
+		for k := range keys {
+			events = append(events, versionEvent(t, contract, fmt.Sprintf("key%03d", k), v))
+		}
+	}
+	rng := mrand.New(mrand.NewPCG(3, 5))
+	rng.Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
+	sink := m.open(t)
+	defer sink.Close()
+	for i := 0; i < len(events); i += batch {
+		b := &routing.Batch{Route: route, Events: events[i:min(i+batch, len(events))], Schemas: versionSchemas{}}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := sink.Write(ctx, b)
+		cancel()
+		if err != nil {
+			t.Fatalf("batch at %d: %v", i, err)
+		}
+	}
+	got := storedVersions(t, m, route, contract)
+	var wrong []string
+	for k := range keys {
+		key := fmt.Sprintf("key%03d", k)
+		want := fmt.Sprintf("%s-v%03d", key, versions-1)
+		if ids := got[key]; len(ids) != 1 || ids[0] != want {
+			wrong = append(wrong, fmt.Sprintf("%s holds %v, want [%s]", key, ids, want))
+		}
+	}
+	if len(wrong) > 0 {
+		t.Fatalf("%d of %d keys wrong, e.g. %v", len(wrong), keys, wrong[:min(5, len(wrong))])
+	}
+}
