@@ -95,7 +95,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		settled := rep.Differences == 0 && rep.InFlight == 0
+		settled := rep.Differences == 0 && rep.Settled()
 		if settled || !time.Now().Before(deadline) || ctx.Err() != nil {
 			rep.Print(stdout)
 			if rep.Differences > 0 {
@@ -103,7 +103,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			}
 			return nil
 		}
-		fmt.Fprintf(stderr, "verify: %d event(s) in flight, %d difference(s); checking again (until %s)\n", rep.InFlight, rep.Differences, deadline.Format(time.TimeOnly))
+		fmt.Fprintf(stderr, "verify: %d event(s) and %d sampled key(s) in flight, %d difference(s); checking again (until %s)\n", rep.InFlight, rep.KeysInFlight, rep.Differences, deadline.Format(time.TimeOnly))
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):

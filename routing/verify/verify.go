@@ -95,13 +95,17 @@ type KeyCheck struct {
 
 // Report is the outcome of Run.
 type Report struct {
-	Routers     []string // ids of the routers whose ledgers were summed
-	Rows        []Row
-	Keys        []KeyCheck
-	Skipped     []string // routes that could not be verified, with the reason
-	Differences int
-	InFlight    int64 // events pending on the rows verified
+	Routers      []string // ids of the routers whose ledgers were summed
+	Rows         []Row
+	Keys         []KeyCheck
+	Skipped      []string // routes that could not be verified, with the reason
+	Differences  int
+	InFlight     int64 // events pending on the rows verified
+	KeysInFlight int   // sampled keys whose store is ahead of the ledgers, while events are pending
 }
+
+// Settled reports whether nothing is left to confirm: no events in flight.
+func (rep *Report) Settled() bool { return rep.InFlight == 0 && rep.KeysInFlight == 0 }
 
 // Run compares the ledgers in snaps with what every target's store holds.
 func Run(ctx context.Context, targets []Target, snaps []fleet.Snapshot, opts Options) (*Report, error) {
@@ -330,7 +334,11 @@ func (rep *Report) checkLatest(ctx context.Context, t Target, snaps []fleet.Snap
 				gv := g
 				kc.Got = &gv
 			}
-			if kc.Verdict != OK && kc.Verdict != InFlight {
+			switch kc.Verdict {
+			case OK:
+			case InFlight:
+				rep.KeysInFlight++
+			default:
 				rep.Differences++
 			}
 			rep.Keys = append(rep.Keys, kc)
@@ -356,7 +364,7 @@ func (rep *Report) Print(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 	if len(rep.Keys) > 0 {
-		byRoute := map[string][2]int{}
+		byRoute := map[string][3]int{}
 		var routes []string
 		for _, k := range rep.Keys {
 			c, ok := byRoute[k.Route]
@@ -364,13 +372,20 @@ func (rep *Report) Print(w io.Writer) {
 				routes = append(routes, k.Route)
 			}
 			c[0]++
-			if k.Verdict == OK || k.Verdict == InFlight {
+			switch k.Verdict {
+			case OK:
 				c[1]++
+			case InFlight:
+				c[2]++
 			}
 			byRoute[k.Route] = c
 		}
 		for _, r := range routes {
-			fmt.Fprintf(w, "latest route %s: %d sampled key(s), %d hold the newest delivered version\n", r, byRoute[r][0], byRoute[r][1])
+			fmt.Fprintf(w, "latest route %s: %d sampled key(s), %d hold the newest delivered version", r, byRoute[r][0], byRoute[r][1])
+			if byRoute[r][2] > 0 {
+				fmt.Fprintf(w, ", %d a newer one still being confirmed", byRoute[r][2])
+			}
+			fmt.Fprintln(w)
 		}
 		fmt.Fprintln(w)
 	}
@@ -390,8 +405,8 @@ func (rep *Report) Print(w io.Writer) {
 	switch {
 	case rep.Differences > 0:
 		fmt.Fprintf(w, "verify: %d difference(s)\n", rep.Differences)
-	case rep.InFlight > 0:
-		fmt.Fprintf(w, "verify: no differences; %d event(s) still in flight could not be confirmed\n", rep.InFlight)
+	case !rep.Settled():
+		fmt.Fprintf(w, "verify: no differences; %d event(s) and %d sampled key(s) still in flight could not be confirmed\n", rep.InFlight, rep.KeysInFlight)
 	default:
 		fmt.Fprintln(w, "verify: every store holds exactly what was delivered")
 	}

@@ -177,3 +177,22 @@ func TestTally(t *testing.T) {
 		t.Fatalf("counts %v, want %v", got, want)
 	}
 }
+
+func TestLatestKeyAheadWhileEventsPendIsInFlight(t *testing.T) {
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	snaps := []fleet.Snapshot{{Router: "r", Rows: []routing.LedgerRow{row("profiles", "c", "2026-11-22T10", 3, 2, 0)},
+		Latest: map[string]map[string]routing.Version{"profiles": {"c|k": {ID: "e1", Time: at}}}}}
+	inv := &fakeInventory{versions: map[string]routing.Version{"k": {ID: "e2", Time: at.Add(time.Second)}}}
+	rep, err := Run(context.Background(), []Target{{Route: routing.Route{Name: "profiles", Mode: routing.Latest}, Inventory: inv}}, snaps, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Differences != 0 || rep.KeysInFlight != 1 || rep.Settled() || rep.Keys[0].Verdict != InFlight {
+		t.Fatalf("report %+v", rep)
+	}
+	var out bytes.Buffer
+	rep.Print(&out)
+	if !strings.Contains(out.String(), "1 sampled key(s) still in flight") {
+		t.Fatalf("printed:\n%s", out.String())
+	}
+}
