@@ -3,7 +3,7 @@ GO        ?= go
 FUZZTIME  ?= 15s
 TEST_TIMEOUT ?= 18m
 
-.PHONY: test deps vet unit fuzz bench build registry clean
+.PHONY: test deps vet unit fuzz bench build registry demo clean
 
 test: deps vet unit fuzz
 
@@ -36,6 +36,11 @@ build:
 # Run the registry with an embedded etcd kept in ./data/registry.
 registry: build
 	./bin/registry --listen 127.0.0.1:8081 --data-dir data/registry
+
+# The whole system on one machine: registry (embedded etcd), local stores, router,
+# example contracts, ~20 s of generated events, where they landed and `router verify`.
+demo:
+	$(GO) run ./integration/cmd/demo --dir data/demo $(DEMO_FLAGS)
 
 clean:
 	rm -rf bin data

@@ -9,6 +9,7 @@ import (
 	"github.com/waybill-data/waybill/adapters/elasticsearch"
 	"github.com/waybill-data/waybill/adapters/lake"
 	"github.com/waybill-data/waybill/adapters/mongodb"
+	"github.com/waybill-data/waybill/adapters/webhdfs"
 	"github.com/waybill-data/waybill/routing/verify"
 )
 
@@ -23,6 +24,7 @@ func inventoryKinds() map[string]inventoryOpener {
 		"elasticsearch": inventoryOf(elasticsearchInventory),
 		"lake":          inventoryOf(lakeInventory),
 		"mongodb":       inventoryOf(mongodbInventory),
+		"webhdfs":       inventoryOf(webhdfsInventory),
 	}
 }
 
@@ -52,4 +54,9 @@ func lakeInventory(c lake.Config, log *slog.Logger) (verify.Inventory, error) {
 
 func mongodbInventory(c mongodb.Config, log *slog.Logger) (verify.Inventory, error) {
 	return mongodb.New(c, log)
+}
+
+// webhdfsInventory reads HDFS beside a running router; it sees committed files only.
+func webhdfsInventory(c webhdfs.Config, log *slog.Logger) (verify.Inventory, error) {
+	return webhdfs.OpenInventory(c, log)
 }
