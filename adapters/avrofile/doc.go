@@ -23,7 +23,8 @@
 // # Files
 //
 // Each data file is an Avro object container file (magic "Obj\x01"; metadata
-// avro.schema, avro.codec — "deflate", raw RFC 1951 blocks, or "null" — plus
+// avro.schema, avro.codec — "deflate", raw RFC 1951 blocks compressed at compress/flate's
+// BestSpeed level, or "null" — plus
 // waybill.contracts (JSON array), waybill.route and waybill.schema_id; a random 16-byte
 // sync marker; blocks of up to about 1 MiB of records). Its single writer schema is
 // the record waybill.Event:
