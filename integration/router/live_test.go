@@ -32,6 +32,8 @@ type liveEnv struct {
 	regDataDir           string
 	registryIncarnations int
 	registry             *testproc.Proc
+	router               *testproc.Proc // the last router started by startRouterWith
+	routerConfig         string
 }
 
 func (e *liveEnv) startRegistry(t *testing.T) {
