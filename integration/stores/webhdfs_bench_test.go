@@ -29,10 +29,24 @@ func BenchmarkWebHDFS(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer srv.Close()
+	runs := 0
+	// clear deletes what a run wrote so far, outside the timing: the test server keeps
+	// files in memory.
+	clear := func(b *testing.B, dir string) {
+		b.StopTimer()
+		req, _ := http.NewRequest(http.MethodDelete, srv.URL()+hdfstest.Prefix+dir+"?op=DELETE&recursive=true&user.name=bench", nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res.Body.Close()
+		b.StartTimer()
+	}
 	for _, codec := range []string{webhdfs.CodecDeflate, webhdfs.CodecNull} {
 		var file []byte // the sink's file of one batch: what "direct" commits
 		b.Run("sink/"+codec, func(b *testing.B) {
-			root := "/bench/sink-" + codec
+			runs++ // each run (-count, the calibration runs) writes a root of its own
+			root := fmt.Sprintf("/bench/%d/sink-%s", runs, codec)
 			sink, err := webhdfs.New(webhdfs.Config{NameNodes: []string{srv.URL()}, Root: root, User: "bench", Codec: codec}, slog.New(slog.DiscardHandler))
 			if err != nil {
 				b.Fatal(err)
@@ -50,11 +64,15 @@ func BenchmarkWebHDFS(b *testing.B) {
 				if err := sink.Write(context.Background(), &routing.Batch{Route: route, Events: evs, Schemas: hdfsBatch(nil).Schemas}); err != nil {
 					b.Fatal(err)
 				}
+				if seq == batch { // the first file: what "direct" commits
+					file, _ = srv.ReadFile(fmt.Sprintf("%s/%s/%s", root, hdfsContract, part(1, batch)))
+				}
+				if seq%(100*batch) == 0 {
+					clear(b, root)
+				}
 			}
-			b.StopTimer()
-			first, _ := srv.ReadFile(fmt.Sprintf("%s/%s/%s", root, hdfsContract, part(1, batch)))
-			file = first
-			b.SetBytes(int64(len(first)))
+			clear(b, root)
+			b.SetBytes(int64(len(file)))
 			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
 		})
 		b.Run("direct/"+codec, func(b *testing.B) {
@@ -86,8 +104,8 @@ func BenchmarkWebHDFS(b *testing.B) {
 				}
 				return srv.URL() + hdfstest.Prefix + p + "?" + q.Encode()
 			}
-			dir := "/bench/direct-" + codec
-			send(http.MethodPut, op(dir, "MKDIRS"), nil, http.StatusOK)
+			runs++
+			dir := fmt.Sprintf("/bench/%d/direct-%s", runs, codec)
 			b.SetBytes(int64(len(file)))
 			n := 0
 			b.ResetTimer()
@@ -97,7 +115,11 @@ func BenchmarkWebHDFS(b *testing.B) {
 				loc := send(http.MethodPut, op(tmp, "CREATE", "overwrite", "false"), nil, http.StatusTemporaryRedirect).Header.Get("Location")
 				send(http.MethodPut, loc, file, http.StatusCreated)
 				send(http.MethodPut, op(tmp, "RENAME", "destination", final, "renameoptions", "NONE"), nil, http.StatusOK)
+				if n%100 == 0 {
+					clear(b, dir)
+				}
 			}
+			clear(b, dir)
 			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
