@@ -444,3 +444,36 @@ func TestGate(t *testing.T) {
 		t.Errorf("Enter after Close admitted a write")
 	}
 }
+
+func TestScan(t *testing.T) {
+	k := StreamKey{Dir: "d", SchemaID: 7}
+	names := []string{
+		FileName(1, 5, 7), ManifestName(FileName(1, 5, 7)),
+		FileName(6, 9, 7),                                    // no manifest
+		FileName(3, 12, 8), ManifestName(FileName(3, 12, 8)), // another schema id
+		".tmp-" + FileName(10, 11, 7) + ".00aa",           // a data upload of ours
+		".tmp-" + ManifestName(FileName(6, 9, 7)) + ".bb", // a manifest of ours
+		".tmp-" + FileName(10, 11, 8) + ".cc",             // another schema id's
+		".tmp-probe-1", "notes.txt", "part-1-2-s7.avro",
+	}
+	hwm, unmanifested, stale := Scan(k, names)
+	if hwm != 9 || !reflect.DeepEqual(unmanifested, []string{FileName(6, 9, 7)}) ||
+		!reflect.DeepEqual(stale, []string{names[5], names[6]}) {
+		t.Errorf("Scan = %d, %q, %q", hwm, unmanifested, stale)
+	}
+	if hwm, u, s := Scan(k, nil); hwm != 0 || u != nil || s != nil {
+		t.Errorf("Scan of an empty directory = %d %q %q", hwm, u, s)
+	}
+	st := StreamState{Pending: []string{"a", "b", "c"}}
+	var healed []string
+	err := st.SettlePending(func(name string) error {
+		if name == "b" {
+			return errors.New("store down")
+		}
+		healed = append(healed, name)
+		return nil
+	})
+	if err == nil || !reflect.DeepEqual(healed, []string{"a"}) || !reflect.DeepEqual(st.Pending, []string{"b", "c"}) {
+		t.Errorf("SettlePending: %v, healed %q, pending %q", err, healed, st.Pending)
+	}
+}
