@@ -1,6 +1,7 @@
 package avrofile
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -148,7 +149,7 @@ func (p *Planner) wrapperFor(schemas routing.Schemas, id int) (*Wrapper, error) 
 // below hwm, and repeats of a sequence number, were committed and are skipped.
 func (p *Planner) Select(b *routing.Batch, g *Group, hwm uint64) (sel []int, skipped int, fails []routing.ItemError) {
 	idx := g.Idx
-	bySeq := func(i, j int) int { return cmpSeq(b.Events[i].Seq, b.Events[j].Seq) }
+	bySeq := func(i, j int) int { return cmp.Compare(b.Events[i].Seq, b.Events[j].Seq) }
 	if !slices.IsSortedFunc(idx, bySeq) {
 		idx = slices.Clone(idx)
 		slices.SortStableFunc(idx, bySeq)
@@ -169,16 +170,6 @@ func (p *Planner) Select(b *routing.Batch, g *Group, hwm uint64) (sel []int, ski
 		last = ev.Seq
 	}
 	return sel, skipped, fails
-}
-
-func cmpSeq(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // CheckEvent rejects events that cannot be stored: values out of the wrapper's ranges
