@@ -217,9 +217,9 @@ func (rt *Router) LedgerRows() ([]LedgerRow, error) {
 }
 
 // LatestSamples returns, per latest-mode route, the newest delivered version of each
-// sampled key, by "contract|key" (see routeState.Latest).
-func (rt *Router) LatestSamples() map[string]map[string]Version {
-	out := map[string]map[string]Version{}
+// sampled key (see sample.go).
+func (rt *Router) LatestSamples() map[string]LatestSample {
+	out := map[string]LatestSample{}
 	for name, r := range rt.routes {
 		if r.cfg.Mode == Latest {
 			out[name] = r.latestSample()

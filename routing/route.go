@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -42,36 +41,15 @@ type routeState struct {
 	Cursor    uint64           `json:"cursor"` // last WAL sequence fully handled
 	Delivered map[string]int64 `json:"delivered"`
 	// Latest, on latest-mode routes, is the newest delivered version of a sample of
-	// entity keys (see sampledKey), by "contract|key": what verify expects the store
-	// to hold for them.
+	// entity keys (see sample.go), by "contract|key": what verify expects the store to
+	// hold for them.
 	Latest map[string]Version `json:"latest,omitempty"`
-}
 
-// Version identifies one event as latest mode orders them: event time, then id.
-type Version struct {
-	ID   string    `json:"id"`
-	Time time.Time `json:"time"`
-}
-
-// Newer reports whether v comes after w in latest-mode order (time to the
-// microsecond, as stores keep it, then id).
-func (v Version) Newer(w Version) bool {
-	a, b := v.Time.UnixMicro(), w.Time.UnixMicro()
-	return a > b || a == b && v.ID > w.ID
-}
-
-// Key sampling for verify: a key is sampled when its hash falls in 1/sampleEvery of
-// the hash space, so every router samples the same keys; at most maxSampledKeys per
-// route are kept, so the state file stays small.
-const (
-	sampleEvery    = 16
-	maxSampledKeys = 512
-)
-
-func sampledKey(contractKey string) bool {
-	h := fnv.New32a()
-	h.Write([]byte(contractKey))
-	return h.Sum32()%sampleEvery == 0
+	// The sample's bound and the key holding it (sample.go), kept from the first
+	// sampling on so that an event costs one hash.
+	bound      uint64
+	largest    string
+	boundKnown bool
 }
 
 func newRoute(rt *Router, name string, cfg RouteConfig, sink Sink) (*route, error) {
@@ -319,7 +297,7 @@ func (r *route) delivered(events []Event) {
 	for _, ev := range events {
 		r.state.Delivered[keys.of(ev.Contract, ev.Time)]++
 		if r.cfg.Mode == Latest && ev.Key != "" {
-			r.sample(ev)
+			r.state.sampleDelivered(ev)
 		}
 	}
 	r.mu.Unlock()
@@ -385,36 +363,6 @@ func (r *route) advance(last uint64) error {
 	}
 	r.cursorSeq.Store(last)
 	return nil
-}
-
-// sample records ev as its key's newest delivered version if the key is sampled and
-// ev is newer than what is recorded. r.mu is held.
-func (r *route) sample(ev Event) {
-	k := ev.Contract + "|" + ev.Key
-	if !sampledKey(k) {
-		return
-	}
-	v := Version{ID: ev.ID, Time: ev.Time.UTC()}
-	old, ok := r.state.Latest[k]
-	switch {
-	case ok && !v.Newer(old):
-	case ok || len(r.state.Latest) < maxSampledKeys:
-		if r.state.Latest == nil {
-			r.state.Latest = map[string]Version{}
-		}
-		r.state.Latest[k] = v
-	}
-}
-
-// latestSample returns a copy of the sampled newest versions by "contract|key".
-func (r *route) latestSample() map[string]Version {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make(map[string]Version, len(r.state.Latest))
-	for k, v := range r.state.Latest {
-		out[k] = v
-	}
-	return out
 }
 
 // deliveredCounts returns a copy of the delivered counts by ledger key.

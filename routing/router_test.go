@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -456,29 +457,19 @@ func FuzzSplitEvents(f *testing.F) {
 	})
 }
 
-// TestLatestRoutesSampleNewestDeliveredVersions: a latest route records, for the keys
-// it samples, the newest delivered version by (event time, id) whatever the delivery
-// order, and leaves unsampled keys out.
+// TestLatestRoutesSampleNewestDeliveredVersions: a latest route records, per key, the
+// newest delivered version by (event time, id) whatever the delivery order.
 func TestLatestRoutesSampleNewestDeliveredVersions(t *testing.T) {
 	h := newHarness(t, func(c *Config) {
 		r := c.Routes["fast"]
 		r.Mode = Latest
 		c.Routes["fast"] = r
 	})
-	var sampled, unsampled string
-	for i := 0; sampled == "" || unsampled == ""; i++ {
-		u := fmt.Sprintf("user-%d", i)
-		if sampledKey("orders|" + u) {
-			sampled = u
-		} else {
-			unsampled = u
-		}
-	}
 	event := func(id, user string, ms int64) string {
 		return `{"contract":"orders","id":"` + id + `","routes":["fast"],"data":{"user_id":"` + user + `","amount":5,"ts":` + fmt.Sprint(ms) + `}}`
 	}
 	// Newest first, then an older one and a same-time one with a smaller id.
-	for _, ev := range []string{event("e5", sampled, 1795300005000), event("e1", sampled, 1795300001000), event("e4", sampled, 1795300005000), event("x1", unsampled, 1795300009000)} {
+	for _, ev := range []string{event("e5", "u1", 1795300005000), event("e1", "u1", 1795300001000), event("e4", "u1", 1795300005000), event("x1", "u2", 1795300009000)} {
 		if status, a, _ := h.post(t, ev); status != 200 {
 			t.Fatalf("status %d %+v", status, a)
 		}
@@ -496,14 +487,60 @@ func TestLatestRoutesSampleNewestDeliveredVersions(t *testing.T) {
 		return false
 	})
 	got := h.rt.LatestSamples()["fast"]
-	want := Version{ID: "e5", Time: time.UnixMilli(1795300005000).UTC()}
-	if len(got) != 1 || got["orders|"+sampled] != want {
-		t.Fatalf("samples %+v, want only orders|%s = %+v", got, sampled, want)
+	want := map[string]Version{"orders|u1": {ID: "e5", Time: time.UnixMilli(1795300005000).UTC()}, "orders|u2": {ID: "x1", Time: time.UnixMilli(1795300009000).UTC()}}
+	if len(got.Versions) != 2 || got.Versions["orders|u1"] != want["orders|u1"] || got.Versions["orders|u2"] != want["orders|u2"] || got.Below != NoBound {
+		t.Fatalf("sample %+v, want %+v and no bound", got, want)
 	}
 	if _, ok := h.rt.LatestSamples()["lake"]; ok {
 		t.Fatal("an append route has no samples")
 	}
-	if !want.Newer(Version{ID: "e4", Time: want.Time}) || want.Newer(Version{ID: "e6", Time: want.Time}) || want.Newer(Version{ID: "a", Time: want.Time.Add(time.Microsecond)}) {
+	v := want["orders|u1"]
+	if !v.Newer(Version{ID: "e4", Time: v.Time}) || v.Newer(Version{ID: "e6", Time: v.Time}) || v.Newer(Version{ID: "a", Time: v.Time.Add(time.Microsecond)}) {
 		t.Fatal("Version.Newer must order by time to the microsecond, then id")
+	}
+}
+
+// TestSampleKeepsTheKeysWithTheSmallestHashes: a full sample keeps exactly the
+// MaxSampledKeys keys of smallest hash whatever the arrival order, with Below the
+// largest of them, and a key pushed out never comes back.
+func TestSampleKeepsTheKeysWithTheSmallestHashes(t *testing.T) {
+	const n = 3 * MaxSampledKeys
+	var keys []string
+	for i := range n {
+		keys = append(keys, fmt.Sprintf("k%d", i))
+	}
+	at := time.Unix(1e9, 0).UTC()
+	var st routeState
+	for round := 0; round < 2; round++ { // the second round re-delivers everything, newer
+		for i, k := range keys {
+			st.sampleDelivered(Event{Contract: "c", Key: k, ID: fmt.Sprintf("r%d-%d", round, i), Time: at.Add(time.Duration(round) * time.Second)})
+		}
+	}
+	hashes := make([]uint64, n)
+	for i, k := range keys {
+		hashes[i] = SampleHash("c|" + k)
+	}
+	slices.Sort(hashes)
+	bound := hashes[MaxSampledKeys-1]
+	if len(st.Latest) != MaxSampledKeys {
+		t.Fatalf("%d keys sampled, want %d", len(st.Latest), MaxSampledKeys)
+	}
+	for ck, v := range st.Latest {
+		if SampleHash(ck) > bound || !strings.HasPrefix(v.ID, "r1-") {
+			t.Fatalf("%s = %+v: not among the smallest hashes, or not its newest version", ck, v)
+		}
+	}
+	var reloaded routeState // as after a restart: the bound is computed again
+	reloaded.Latest = st.Latest
+	if b, _ := sampleBelow(reloaded.Latest); b != bound {
+		t.Fatalf("bound %d, want %d", b, bound)
+	}
+	reloaded.sampleDelivered(Event{Contract: "c", Key: keys[0], ID: "late", Time: at.Add(time.Hour)})
+	if SampleHash("c|"+keys[0]) > bound {
+		if _, ok := reloaded.Latest["c|"+keys[0]]; ok {
+			t.Fatal("a key above the bound entered the sample")
+		}
+	} else if reloaded.Latest["c|"+keys[0]].ID != "late" {
+		t.Fatal("a sampled key's newer version was not recorded")
 	}
 }

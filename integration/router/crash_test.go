@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -15,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/waybill-data/waybill/adapters/lake"
 	"github.com/waybill-data/waybill/integration/internal/testproc"
 )
 
@@ -65,56 +65,45 @@ func (rs *routerSet) start(t *testing.T) {
 	})
 }
 
-// TestCrashExactlyOnce proves that every event the router acknowledged lands in the
-// lake exactly once, and no event lands twice, across repeated SIGKILLs of the router.
+// TestCrashExactlyOnce proves, across repeated SIGKILLs of the router under load to all
+// four stores and the lake, that every event the router acknowledged is in every
+// append route's store exactly once, that no event is stored twice, that the latest
+// route holds each key's newest accepted version, and that router verify agrees.
 func TestCrashExactlyOnce(t *testing.T) {
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewSource(seed))
 
-	// Registry with embedded etcd, one governed contract.
-	regAddr, etcdAddr := testproc.FreeAddr(t), testproc.FreeAddr(t)
-	reg := testproc.Start(t, "registry", nil, registryBin,
-		"--listen", regAddr, "--data-dir", t.TempDir(), "--etcd-listen", etcdAddr)
-	regURL := "http://" + regAddr
-	testproc.WaitReady(t, reg, regURL+"/healthz", 60*time.Second, func(status int, _ []byte) bool {
-		return status == http.StatusOK
-	})
-	mustCall(t, http.MethodPost, regURL+"/subjects/orders/versions", map[string]any{"schema": ordersSchema}, http.StatusOK)
-	mustCall(t, http.MethodPut, regURL+"/contracts/orders", map[string]any{
-		"owner": "team", "key_field": "user_id", "time_field": "ts",
-		"routes": map[string]any{"allowed": []string{"lake"}, "required": []string{"lake"}, "default": []string{"lake"}},
-	}, http.StatusOK)
+	e := startLiveEnv(t)
+	st := startStores(t)
+	mustCall(t, http.MethodPost, e.regURL+"/subjects/orders/versions", map[string]any{"schema": ordersSchema}, http.StatusOK)
+	mustCall(t, http.MethodPut, e.regURL+"/contracts/orders", contractBody(storeRouteNames, []string{"lake"}, storeRouteNames), http.StatusOK)
 
 	// Router configuration, reused by every incarnation.
 	dir := t.TempDir()
-	lakeDir := filepath.Join(dir, "lake")
 	routerAddr := testproc.FreeAddr(t)
-	cfg := fmt.Sprintf(`listen: %s
-state_dir: %s
-etcd_endpoints: [%s]
-sinks:
-  lake: {kind: lake, path: %s}
-routes:
-  lake: {sink: lake, class: analytic, target: "{contract}/dt={date}/hr={hour}", batch: {max_events: 200, max_wait: 20ms}}
-`, routerAddr, filepath.Join(dir, "state"), etcdAddr, lakeDir)
+	cfg := fmt.Sprintf("listen: %s\nstate_dir: %s\netcd_endpoints: [%s]\n%s%s", routerAddr, filepath.Join(dir, "state"), e.etcdAddr,
+		st.sinksYAML(t), strings.ReplaceAll(storeRoutes, "max_wait: 20ms", "max_events: 200, max_wait: 20ms"))
 	rs := &routerSet{cfgPath: filepath.Join(dir, "router.yaml"), url: "http://" + routerAddr}
 	if err := os.WriteFile(rs.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	rs.start(t)
 
-	// Senders.
+	// Senders. Every event has its own event time, so that latest mode has one newest
+	// version per key.
 	const (
 		senders   = 4
 		batchSize = 50
-		cycles    = 5
+		cycles    = 4
 		maxLoad   = 15 * time.Second
+		base      = int64(1795300000000)
 	)
 	var (
 		ackMu     sync.Mutex
 		acked     = map[string]bool{}
-		sentTotal atomic.Int64
+		sent      = map[string]storedEvent{} // every event sent, by id
+		tick      atomic.Int64
 		reqOK     atomic.Int64
 		reqFailed atomic.Int64
 		rejected  atomic.Int64
@@ -127,23 +116,25 @@ routes:
 		go func() {
 			defer wg.Done()
 			client := &http.Client{Timeout: 5 * time.Second}
+			pace := time.NewTicker(40 * time.Millisecond) // about 5,000 events/s in all: enough to be busy at every kill, few enough to read back quickly
+			defer pace.Stop()
 			for seq := 0; ; seq++ {
 				select {
 				case <-stop:
 					return
-				default:
+				case <-pace.C:
 				}
 				ids := make([]string, batchSize)
 				batch := make([]map[string]any, batchSize)
+				ackMu.Lock()
 				for i := range batch {
+					n := tick.Add(1)
 					ids[i] = fmt.Sprintf("g%d-b%d-e%d", g, seq, i)
-					batch[i] = map[string]any{
-						"contract": "orders",
-						"id":       ids[i],
-						"data":     map[string]any{"user_id": fmt.Sprintf("u%d", i%7), "n": seq*batchSize + i, "ts": 1795300000000},
-					}
+					key := fmt.Sprintf("u%d", n%7)
+					sent[ids[i]] = storedEvent{ID: ids[i], Key: key, Time: time.UnixMilli(base + n).UTC(), N: n}
+					batch[i] = map[string]any{"contract": "orders", "id": ids[i], "data": map[string]any{"user_id": key, "n": n, "ts": base + n}}
 				}
-				sentTotal.Add(batchSize)
+				ackMu.Unlock()
 				body, _ := json.Marshal(batch)
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, rs.url+"/v1/events", strings.NewReader(string(body)))
@@ -198,12 +189,12 @@ routes:
 	// Kill and restart the router at random moments while load runs.
 	loadStart := time.Now()
 	for c := 1; c <= cycles; c++ {
-		wait := time.Duration(300+rng.Intn(601)) * time.Millisecond
+		wait := time.Duration(300+rng.Intn(901)) * time.Millisecond
 		if time.Since(loadStart)+wait > maxLoad {
 			t.Logf("load bound reached before cycle %d", c)
 			break
 		}
-		time.Sleep(wait)
+		time.Sleep(wait) // a random moment to kill at, by design
 		ackMu.Lock()
 		before := len(acked)
 		ackMu.Unlock()
@@ -213,120 +204,87 @@ routes:
 		t.Logf("cycle %d: SIGKILL after %v (acknowledged so far %d), ready again in %v", c, wait, before, time.Since(restart).Round(time.Millisecond))
 	}
 	// Some load on the last incarnation, then stop.
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // the last incarnation gets load too
 	stopSenders()
-	loadTime := time.Since(loadStart)
 	if v := badAnswer.Load(); v != nil {
 		t.Fatalf("inconsistent intake answer: %v", v)
 	}
-
-	ackMu.Lock()
-	ackedIDs := make(map[string]bool, len(acked))
-	for id := range acked {
-		ackedIDs[id] = true
-	}
-	ackMu.Unlock()
-	t.Logf("load %v: sent %d events in %d ok + %d failed requests; acknowledged %d, rejected %d",
-		loadTime.Round(time.Millisecond), sentTotal.Load(), reqOK.Load(), reqFailed.Load(), len(ackedIDs), rejected.Load())
-	if len(ackedIDs) == 0 {
+	t.Logf("load %v: %d events sent in %d ok + %d failed requests; acknowledged %d, rejected %d",
+		time.Since(loadStart).Round(time.Millisecond), len(sent), reqOK.Load(), reqFailed.Load(), len(acked), rejected.Load())
+	if len(acked) == 0 {
 		t.Fatal("no event was acknowledged; the test proves nothing")
 	}
 
-	// Wait for delivery: ledger drained and every acknowledged id in the lake.
-	var (
-		counts      map[string]int
-		files       int
-		lastLedger  string
-		lastProblem string
-	)
-	readLake := func() error {
-		cf, err := lake.Scan(lakeDir)
-		if err != nil {
-			return fmt.Errorf("scanning lake: %w", err)
-		}
-		m := map[string]int{}
-		for _, f := range cf {
-			evs, err := lake.ReadFile(f.Path)
-			if err != nil {
-				return fmt.Errorf("reading %s: %w", f.Path, err)
-			}
-			for _, e := range evs {
-				m[e.ID]++
+	// Wait until every route has delivered everything accepted.
+	e.routerURL = rs.url
+	drainStart := time.Now()
+	e.waitDrained(t, 90*time.Second)
+	t.Logf("every route drained %v after the load stopped", time.Since(drainStart).Round(time.Millisecond))
+
+	// Exactly once in every append route for acknowledged ids; at most once for any id.
+	for _, route := range appendRoutes {
+		counts := map[string]int{}
+		for _, ev := range st.stored(t, route, "orders") {
+			counts[ev.ID]++
+			if want, ok := sent[ev.ID]; !ok || want != ev {
+				t.Errorf("%s: stored %+v, which was never sent like that (sent %+v)", route, ev, want)
 			}
 		}
-		counts, files = m, len(cf)
-		return nil
-	}
-	drained := testproc.Poll(60*time.Second, 100*time.Millisecond, rs.cur.Done(), func() bool {
-		status, b, err := testproc.Call(context.Background(), http.MethodGet, rs.url+"/v1/ledger", nil)
-		if err != nil || status != http.StatusOK {
-			lastProblem = fmt.Sprintf("ledger: %d %v", status, err)
-			return false
-		}
-		lastLedger = string(b)
-		var l ledgerAnswer
-		if err := json.Unmarshal(b, &l); err != nil {
-			lastProblem = fmt.Sprintf("ledger: %v", err)
-			return false
-		}
-		if len(l.Ledger) == 0 {
-			lastProblem = "ledger has no rows"
-			return false
-		}
-		for _, r := range l.Ledger {
-			if r.Pending != 0 {
-				lastProblem = fmt.Sprintf("ledger row %s/%s/%s pending %d", r.Contract, r.Hour, r.Route, r.Pending)
-				return false
+		var missing, dups []string
+		extra := 0
+		for id, n := range counts {
+			if n > 1 {
+				dups = append(dups, fmt.Sprintf("%s x%d", id, n))
+			}
+			if !acked[id] {
+				extra++
 			}
 		}
-		if err := readLake(); err != nil {
-			lastProblem = err.Error()
-			return false
-		}
-		for id := range ackedIDs {
+		for id := range acked {
 			if counts[id] == 0 {
-				lastProblem = fmt.Sprintf("acknowledged id %s not in the lake yet", id)
-				return false
+				missing = append(missing, id)
 			}
 		}
-		return true
-	})
-	if !drained {
-		t.Logf("last ledger: %s", lastLedger)
-		t.Errorf("delivery did not complete within 60s: %s", lastProblem)
-		if counts == nil {
-			if err := readLake(); err != nil {
-				t.Fatal(err)
-			}
+		sort.Strings(missing)
+		sort.Strings(dups)
+		t.Logf("%s: %d distinct ids; acknowledged %d, unacknowledged-but-stored %d, missing %d, duplicated %d",
+			route, len(counts), len(acked), extra, len(missing), len(dups))
+		if len(missing) > 0 {
+			t.Errorf("%s: %d acknowledged ids missing, e.g. %v", route, len(missing), head(missing, 10))
+		}
+		if len(dups) > 0 {
+			t.Errorf("%s: %d ids stored more than once, e.g. %v", route, len(dups), head(dups, 10))
 		}
 	}
 
-	// Exactly once for acknowledged ids; at most once for every id.
-	var missing, dups []string
-	total, extra := 0, 0
-	for id, n := range counts {
-		total += n
-		if n > 1 {
-			dups = append(dups, fmt.Sprintf("%s x%d", id, n))
-		}
-		if !ackedIDs[id] {
-			extra++
+	// The latest route holds, per key, the newest of the accepted events (the lake holds
+	// every accepted event, acknowledged or not).
+	newest := map[string]storedEvent{}
+	for _, ev := range st.stored(t, "lake", "orders") {
+		if cur, ok := newest[ev.Key]; !ok || ev.Time.After(cur.Time) || ev.Time.Equal(cur.Time) && ev.ID > cur.ID {
+			newest[ev.Key] = ev
 		}
 	}
-	for id := range ackedIDs {
-		if counts[id] == 0 {
-			missing = append(missing, id)
+	got := st.latest(t, "orders")
+	if len(got) != len(newest) {
+		t.Errorf("profiles holds %d keys, the lake's events have %d", len(got), len(newest))
+	}
+	for key, want := range newest {
+		if got[key] != want {
+			t.Errorf("profiles %s holds %+v, want the newest accepted %+v", key, got[key], want)
 		}
 	}
-	sort.Strings(missing)
-	sort.Strings(dups)
-	t.Logf("lake: %d files, %d events, %d distinct ids; acknowledged %d, unacknowledged-but-stored %d, missing %d, duplicated %d",
-		files, total, len(counts), len(ackedIDs), extra, len(missing), len(dups))
-	if len(missing) > 0 {
-		t.Errorf("%d acknowledged ids missing from the lake, e.g. %v", len(missing), head(missing, 20))
+
+	// And the operator's check says the same.
+	verifyStart := time.Now()
+	defer func() { t.Logf("router verify took %v", time.Since(verifyStart).Round(time.Millisecond)) }()
+	out, err := exec.Command(routerBin, "verify", "--config", rs.cfgPath, "--wait", "60s").CombinedOutput()
+	if err != nil {
+		t.Fatalf("router verify: %v\n%s", err, out)
 	}
-	if len(dups) > 0 {
-		t.Errorf("%d ids stored more than once, e.g. %v", len(dups), head(dups, 20))
+	t.Logf("router verify:\n%s", out)
+	if !strings.Contains(string(out), "verify: every store holds exactly what was delivered") {
+		t.Fatalf("router verify:\n%s", out)
 	}
 }
 

@@ -8,9 +8,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/waybill-data/waybill/adapters/avrovalue"
 	"github.com/waybill-data/waybill/routing"
+	"github.com/waybill-data/waybill/routing/verify"
 )
 
 // memStore is an in-memory store with the behaviour the suite demands, and switchable
@@ -83,6 +85,43 @@ func (m *memSink) Write(_ context.Context, b *routing.Batch) error {
 	return nil
 }
 
+// Count implements verify.Inventory over the records.
+func (m *memSink) Count(_ context.Context, _ routing.Route, contract string, since, until time.Time) (map[string]verify.HourCount, error) {
+	st := m.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	tally := verify.NewTally(since, until)
+	for slot, recs := range st.records {
+		if strings.HasPrefix(slot, contract+"/") {
+			for _, r := range recs {
+				tally.Add(r.Time, r.ID)
+			}
+		}
+	}
+	counts := tally.Counts()
+	if st.defect == "miscount" {
+		for h, c := range counts {
+			c.Records++
+			counts[h] = c
+		}
+	}
+	return counts, nil
+}
+
+// Versions implements verify.Inventory over the latest records.
+func (m *memSink) Versions(_ context.Context, _ routing.Route, contract string, keys []string) (map[string]routing.Version, error) {
+	st := m.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := map[string]routing.Version{}
+	for _, k := range keys {
+		if recs := st.records[contract+"/key/"+k]; len(recs) == 1 {
+			out[k] = routing.Version{ID: recs[0].ID, Time: recs[0].Time.UTC()}
+		}
+	}
+	return out, nil
+}
+
 func (st *memStore) store() Store {
 	return Store{
 		Name:   "memory",
@@ -138,6 +177,7 @@ func TestSuiteCatchesDefects(t *testing.T) {
 		{"regress", "latest", "holds event"},
 		{"lose", "partial_failure", "want a *routing.BatchError"},
 		{"permanent_outage", "outage", "classified permanent"},
+		{"miscount", "inventory_count", "want 7 records"},
 	}
 	for _, c := range cases {
 		t.Run(c.defect, func(t *testing.T) {

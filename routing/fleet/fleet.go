@@ -59,8 +59,8 @@ type Snapshot struct {
 	Updated time.Time           `json:"updated"`
 	Rows    []routing.LedgerRow `json:"rows"`
 	// Latest is, per latest-mode route, the newest delivered version of each sampled
-	// key, by "contract|key".
-	Latest map[string]map[string]routing.Version `json:"latest,omitempty"`
+	// key (routing's sample.go).
+	Latest map[string]routing.LatestSample `json:"latest,omitempty"`
 	// Truncated: rows of hours before this one were left out to fit.
 	Truncated string `json:"truncated,omitempty"`
 }

@@ -43,7 +43,7 @@ func TestPublishListAndUpdate(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		return Snapshot{Listen: "127.0.0.1:8080", Rows: []routing.LedgerRow{{Contract: "c", Hour: "2026-11-22T10", Route: "lake", Accepted: accepted}},
-			Latest: map[string]map[string]routing.Version{"profiles": {"c|k": {ID: "e1", Time: time.Unix(1, 0).UTC()}}}}, nil
+			Latest: map[string]routing.LatestSample{"profiles": {Below: routing.NoBound, Versions: map[string]routing.Version{"c|k": {ID: "e1", Time: time.Unix(1, 0).UTC()}}}}}, nil
 	}
 	p := Start(Options{Client: cli, Prefix: prefix, RouterID: "r1", Snapshot: snapshot, Interval: 10 * time.Millisecond})
 	defer p.Close()
@@ -65,7 +65,7 @@ func TestPublishListAndUpdate(t *testing.T) {
 		}
 	}
 	s := waitFor(1)
-	if s.Router != "r1" || s.Updated.IsZero() || s.Latest["profiles"]["c|k"].ID != "e1" {
+	if s.Router != "r1" || s.Updated.IsZero() || s.Latest["profiles"].Versions["c|k"].ID != "e1" {
 		t.Fatalf("snapshot %+v", s)
 	}
 	mu.Lock()

@@ -5,7 +5,8 @@
 // the ledgers every running router publishes (routing/fleet): accepted, delivered,
 // dead-lettered and still pending. For latest-mode routes it checks a sample of keys
 // (routers sample the same keys by hash): the store must hold each key's newest
-// delivered version (Inventory.Versions).
+// delivered version (Inventory.Versions); see routing's sample.go for why the keys
+// checked are the ones below every router's sample bound.
 //
 // A row's verdict, for append routes (distinct = distinct event ids stored):
 //
@@ -272,11 +273,18 @@ func (r *Row) judge() {
 }
 
 func (rep *Report) checkLatest(ctx context.Context, t Target, snaps []fleet.Snapshot, opts Options) error {
+	// Only keys every router would have sampled: below the smallest bound.
+	bound := routing.NoBound
+	for _, s := range snaps {
+		if sample, ok := s.Latest[t.Route.Name]; ok && sample.Below < bound {
+			bound = sample.Below
+		}
+	}
 	want := map[string]map[string]routing.Version{} // contract → key → newest delivered
 	for _, s := range snaps {
-		for ck, v := range s.Latest[t.Route.Name] {
+		for ck, v := range s.Latest[t.Route.Name].Versions {
 			c, key, ok := strings.Cut(ck, "|")
-			if !ok || opts.Contract != "" && c != opts.Contract {
+			if !ok || opts.Contract != "" && c != opts.Contract || routing.SampleHash(ck) >= bound {
 				continue
 			}
 			if !opts.Since.IsZero() && v.Time.Before(opts.Since) || !opts.Until.IsZero() && !v.Time.Before(opts.Until) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -121,10 +122,13 @@ func TestRangeAndContractFilter(t *testing.T) {
 func TestLatestVerdicts(t *testing.T) {
 	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	v := func(id string, d time.Duration) routing.Version { return routing.Version{ID: id, Time: at.Add(d)} }
+	sample := func(vs map[string]routing.Version) map[string]routing.LatestSample {
+		return map[string]routing.LatestSample{"profiles": {Versions: vs, Below: routing.NoBound}}
+	}
 	snaps := []fleet.Snapshot{
-		{Router: "r1", Latest: map[string]map[string]routing.Version{"profiles": {"c|k1": v("e1", 0), "c|k2": v("e2", 0), "c|k3": v("e3", 0), "c|k4": v("e4", time.Second)}}},
+		{Router: "r1", Latest: sample(map[string]routing.Version{"c|k1": v("e1", 0), "c|k2": v("e2", 0), "c|k3": v("e3", 0), "c|k4": v("e4", time.Second)})},
 		// A second router delivered a newer version of k1.
-		{Router: "r2", Latest: map[string]map[string]routing.Version{"profiles": {"c|k1": v("e1b", time.Minute)}}},
+		{Router: "r2", Latest: sample(map[string]routing.Version{"c|k1": v("e1b", time.Minute)})},
 	}
 	inv := &fakeInventory{versions: map[string]routing.Version{
 		"k1": v("e1b", time.Minute), // newest across routers
@@ -181,7 +185,7 @@ func TestTally(t *testing.T) {
 func TestLatestKeyAheadWhileEventsPendIsInFlight(t *testing.T) {
 	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	snaps := []fleet.Snapshot{{Router: "r", Rows: []routing.LedgerRow{row("profiles", "c", "2026-11-22T10", 3, 2, 0)},
-		Latest: map[string]map[string]routing.Version{"profiles": {"c|k": {ID: "e1", Time: at}}}}}
+		Latest: map[string]routing.LatestSample{"profiles": {Below: routing.NoBound, Versions: map[string]routing.Version{"c|k": {ID: "e1", Time: at}}}}}}
 	inv := &fakeInventory{versions: map[string]routing.Version{"k": {ID: "e2", Time: at.Add(time.Second)}}}
 	rep, err := Run(context.Background(), []Target{{Route: routing.Route{Name: "profiles", Mode: routing.Latest}, Inventory: inv}}, snaps, Options{})
 	if err != nil {
@@ -194,5 +198,33 @@ func TestLatestKeyAheadWhileEventsPendIsInFlight(t *testing.T) {
 	rep.Print(&out)
 	if !strings.Contains(out.String(), "1 sampled key(s) still in flight") {
 		t.Fatalf("printed:\n%s", out.String())
+	}
+}
+
+// TestLatestChecksOnlyKeysBelowEveryRoutersBound: a key above one router's bound may
+// have versions that router delivered without recording them, so it is not checked.
+func TestLatestChecksOnlyKeysBelowEveryRoutersBound(t *testing.T) {
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	var low, high string // keys of small and large hash
+	for i := 0; low == "" || high == ""; i++ {
+		k := fmt.Sprintf("k%d", i)
+		switch h := routing.SampleHash("c|" + k); {
+		case h < 1<<30 && low == "":
+			low = k
+		case h > 3<<30 && high == "":
+			high = k
+		}
+	}
+	snaps := []fleet.Snapshot{
+		{Router: "full", Latest: map[string]routing.LatestSample{"profiles": {Below: 2 << 30, Versions: map[string]routing.Version{"c|" + low: {ID: "e1", Time: at}}}}},
+		{Router: "small", Latest: map[string]routing.LatestSample{"profiles": {Below: routing.NoBound, Versions: map[string]routing.Version{"c|" + high: {ID: "e2", Time: at}}}}},
+	}
+	inv := &fakeInventory{versions: map[string]routing.Version{low: {ID: "e1", Time: at}, high: {ID: "old", Time: at.Add(-time.Hour)}}}
+	rep, err := Run(context.Background(), []Target{{Route: routing.Route{Name: "profiles", Mode: routing.Latest}, Inventory: inv}}, snaps, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Keys) != 1 || rep.Keys[0].Key != low || rep.Keys[0].Verdict != OK || rep.Differences != 0 {
+		t.Fatalf("checked %+v; want only %s (the other key is above the full router's bound)", rep.Keys, low)
 	}
 }

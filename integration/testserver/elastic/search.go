@@ -359,9 +359,10 @@ func parseSort(raw any) ([]sortKey, *esError) {
 
 // hit is a matching document with its index.
 type hit struct {
-	index string
-	d     *doc
-	m     *mappings
+	index    string
+	d        *doc
+	m        *mappings
+	sortVals []any // the values of the request's sort keys
 }
 
 // search serves _search and _count.
@@ -434,7 +435,7 @@ func (s *Server) search(expr string, q url.Values, body []byte, count bool) (int
 		idx := s.indices[n]
 		for _, d := range idx.searchable {
 			if qry(d, idx.maps) {
-				hits = append(hits, hit{n, d, idx.maps})
+				hits = append(hits, hit{index: n, d: d, m: idx.maps})
 			}
 		}
 	}
@@ -452,10 +453,16 @@ func (s *Server) search(expr string, q url.Values, body []byte, count bool) (int
 			}
 		}
 	}
-	sort.SliceStable(hits, func(i, j int) bool {
+	// Each hit's sort values are read once (a date is parsed once, not per comparison).
+	for i := range hits {
 		for _, k := range keys {
-			if c := compareHits(hits[i], hits[j], k.field); c != 0 {
-				return c < 0 != k.desc
+			hits[i].sortVals = append(hits[i].sortVals, firstValue(hits[i], k.field))
+		}
+	}
+	sort.SliceStable(hits, func(i, j int) bool {
+		for k, key := range keys {
+			if c := compareValues(hits[i].sortVals[k], hits[j].sortVals[k]); c != 0 {
+				return c < 0 != key.desc
 			}
 		}
 		if hits[i].index != hits[j].index {
@@ -473,7 +480,7 @@ func (s *Server) search(expr string, q url.Values, body []byte, count bool) (int
 		}
 		i := sort.Search(len(hits), func(i int) bool {
 			for j, k := range keys {
-				if c := compareValues(firstValue(hits[i], k.field), after[j]); c != 0 {
+				if c := compareValues(hits[i].sortVals[j], after[j]); c != 0 {
 					return c > 0 != k.desc
 				}
 			}
@@ -515,11 +522,7 @@ func (s *Server) search(expr string, q url.Values, body []byte, count bool) (int
 		}
 		if len(keys) > 0 {
 			h["_score"] = nil
-			var sv []any
-			for _, k := range keys {
-				sv = append(sv, firstValue(hits[i], k.field))
-			}
-			h["sort"] = sv
+			h["sort"] = hits[i].sortVals
 		}
 		page = append(page, h)
 	}
@@ -579,11 +582,6 @@ func filterSource(src any, includes []string) map[string]any {
 		}
 	}
 	return out
-}
-
-// compareHits orders two hits by a field's first value; missing values sort last.
-func compareHits(a, b hit, field string) int {
-	return compareValues(firstValue(a, field), firstValue(b, field))
 }
 
 // compareValues orders two sort values: numerically when both are numbers, else as
