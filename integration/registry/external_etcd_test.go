@@ -5,9 +5,7 @@ package registry
 // stays up), and recovery once etcd is back on the same data dir and ports.
 
 import (
-	"encoding/json"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"testing"
@@ -16,55 +14,12 @@ import (
 	"github.com/waybill-data/waybill/integration/internal/testproc"
 )
 
-const debianEtcd = "/usr/bin/etcd"
-
-// etcdServer is one run of Debian's etcd on fixed ports and data dir.
-type etcdServer struct {
-	*testproc.Proc
-	dataDir, clientAddr, peerAddr string
-}
-
-func requireDebianEtcd(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(debianEtcd); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing (%v): CI must run make deps, which installs Debian's etcd-server", debianEtcd, err)
-		}
-		t.Skipf("%s is missing (%v): run make deps (installs Debian's etcd-server) to run this test", debianEtcd, err)
-	}
-}
-
-// startDebianEtcd runs etcd and waits until GET /health says it is healthy.
-func startDebianEtcd(t *testing.T, name, dataDir, clientAddr, peerAddr string) *etcdServer {
-	t.Helper()
-	client, peer := "http://"+clientAddr, "http://"+peerAddr
-	p := testproc.Start(t, name, nil, debianEtcd,
-		"--name", "default",
-		"--data-dir", dataDir,
-		"--listen-client-urls", client,
-		"--advertise-client-urls", client,
-		"--listen-peer-urls", peer,
-		"--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "default="+peer,
-		"--initial-cluster-state", "new",
-		"--logger", "zap",
-		"--log-level", "warn",
-	)
-	testproc.WaitReady(t, p, client+"/health", 30*time.Second, func(status int, body []byte) bool {
-		var h struct {
-			Health string `json:"health"`
-		}
-		return status == http.StatusOK && json.Unmarshal(body, &h) == nil && h.Health == "true"
-	})
-	return &etcdServer{Proc: p, dataDir: dataDir, clientAddr: clientAddr, peerAddr: peerAddr}
-}
-
 func TestExternalDebianEtcd(t *testing.T) {
-	requireDebianEtcd(t)
+	testproc.RequireDebianEtcd(t)
 	t.Parallel()
 	dataDir := t.TempDir()
 	clientAddr, peerAddr := testproc.FreeAddr(t), testproc.FreeAddr(t)
-	etcd := startDebianEtcd(t, "etcd (first run)", dataDir, clientAddr, peerAddr)
+	etcd := testproc.StartDebianEtcd(t, "etcd (first run)", dataDir, clientAddr, peerAddr)
 
 	reg := startRegistry(t, "registry", registryOpts{
 		EtcdEndpoints: []string{clientAddr},
@@ -152,7 +107,7 @@ func TestExternalDebianEtcd(t *testing.T) {
 	mustCall(t, http.MethodGet, reg.URL+"/healthz", nil, http.StatusOK, nil)
 
 	// etcd comes back on the same data dir and ports.
-	startDebianEtcd(t, "etcd (restarted)", dataDir, clientAddr, peerAddr)
+	testproc.StartDebianEtcd(t, "etcd (restarted)", dataDir, clientAddr, peerAddr)
 	restarted := time.Now()
 	var last reply
 	if !testproc.Poll(30*time.Second, 100*time.Millisecond, reg.Done(), func() bool {

@@ -76,6 +76,7 @@ routes:
 	}
 	e.routerURL = "http://" + addr
 	p := testproc.Start(t, "router", nil, routerBin, "--config", path)
+	e.router = p
 	testproc.WaitReady(t, p, e.routerURL+"/readyz", 30*time.Second, func(status int, _ []byte) bool {
 		return status == http.StatusOK
 	})
