@@ -37,6 +37,10 @@ type Config struct {
 type WALConfig struct {
 	SegmentBytes ByteSize `yaml:"segment_bytes"`
 	MaxBytes     ByteSize `yaml:"max_bytes"` // disk budget; intake answers 507 past it
+	// ReserveBytes is free space the WAL leaves on its file system for the rest of the
+	// state (cursors, ledger, dead letters), so that delivery can free space again;
+	// intake answers 507 past it. 0 means the default, 64MiB.
+	ReserveBytes ByteSize `yaml:"reserve_bytes"`
 }
 
 // SinkConfig is one store connection: its kind picks the adapter, which decodes the
@@ -110,6 +114,7 @@ const (
 	DefaultBatchBytes     = 8 << 20
 	DefaultBatchWait      = 200 * time.Millisecond
 	DefaultMaxLag         = 5 * time.Minute
+	DefaultReserveBytes   = 64 << 20
 	DefaultBacklogEvents  = 1_000_000
 	DefaultBacklogBytes   = 1 << 30
 	DefaultInitialBackoff = 100 * time.Millisecond
@@ -156,6 +161,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.MaxEvents == 0 {
 		c.MaxEvents = DefaultMaxEvents
+	}
+	if c.WAL.ReserveBytes == 0 {
+		c.WAL.ReserveBytes = DefaultReserveBytes
 	}
 	if c.WAL.SegmentBytes == 0 {
 		c.WAL.SegmentBytes = DefaultSegmentBytes
@@ -244,6 +252,9 @@ func (c *Config) Validate(kinds map[string]SinkKind) error {
 	}
 	if c.WAL.SegmentBytes < 64<<10 {
 		add("wal.segment_bytes", "%d is too small (at least 64KiB)", c.WAL.SegmentBytes)
+	}
+	if c.WAL.ReserveBytes < 0 {
+		add("wal.reserve_bytes", "must not be negative")
 	}
 	if c.WAL.MaxBytes != 0 && c.WAL.MaxBytes < 2*c.WAL.SegmentBytes {
 		add("wal.max_bytes", "must be 0 (unlimited) or at least twice wal.segment_bytes")

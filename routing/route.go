@@ -140,10 +140,32 @@ func (r *route) loop(ctx context.Context, rd *wal.Reader) {
 				return // shutting down: the cursor stays before this batch
 			}
 		}
-		if err := r.advance(last); err != nil {
-			r.rt.log.Error("route stopped: saving the cursor failed", "route", r.name, "error", err)
-			return
+		if err := r.advanceRetrying(ctx, last); err != nil {
+			return // shutting down: the next start re-delivers from the saved cursor
 		}
+	}
+}
+
+// advanceRetrying saves the cursor, retrying with backoff while it fails (a full or
+// failing disk): the route waits rather than stops, and moves on once the state
+// directory takes writes again. It returns an error only when ctx ends.
+func (r *route) advanceRetrying(ctx context.Context, last uint64) error {
+	backoff := r.cfg.Retry.InitialBackoff.D()
+	for attempt := 1; ; attempt++ {
+		err := r.advance(last)
+		if err == nil {
+			if attempt > 1 {
+				r.rt.log.Info("cursor saved again", "route", r.name, "attempts", attempt)
+			}
+			return nil
+		}
+		if attempt == 1 || attempt%10 == 0 {
+			r.rt.log.Error("saving the cursor failed; delivery waits and retries", "route", r.name, "attempt", attempt, "error", err)
+		}
+		if err := sleep(ctx, jitter(backoff)); err != nil {
+			return err
+		}
+		backoff = min(2*backoff, r.cfg.Retry.MaxBackoff.D())
 	}
 }
 

@@ -78,6 +78,7 @@ func New(opts Options) (*Router, error) {
 		Dir:          filepath.Join(cfg.StateDir, "wal"),
 		SegmentBytes: int64(cfg.WAL.SegmentBytes),
 		MaxBytes:     int64(cfg.WAL.MaxBytes),
+		ReserveBytes: int64(cfg.WAL.ReserveBytes),
 		Logger:       log,
 		ObserveSync:  func(d time.Duration) { metrics.walFsync.Observe(d.Seconds()) },
 	})

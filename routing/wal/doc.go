@@ -75,6 +75,10 @@
 //   - Disk budget: when MaxBytes > 0 and a batch would bring Size() over MaxBytes
 //     (counting a new segment header if the group rolls), that Append fails with ErrFull
 //     without writing anything; other batches of the group that fit are still written.
+//   - Free-space reserve: when ReserveBytes > 0 and a batch would leave less than that
+//     free on the file system (statfs, checked once per group commit), the same: ErrFull,
+//     nothing written. The reserve is what the rest of the router's state needs to keep
+//     moving on a full disk (cursors advance, segments are released, space returns).
 //   - ENOSPC or EDQUOT from the write: the file is truncated back to the offset before
 //     the write (the end of the last good record) and the group fails with ErrFull. The
 //     next Append continues from that offset.

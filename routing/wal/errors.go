@@ -54,3 +54,12 @@ func isNoSpace(err error) bool {
 func fullError(cause error) error {
 	return fmt.Errorf("%w: %w", ErrFull, cause)
 }
+
+// freeBytes is the space available to unprivileged writers on dir's file system.
+func freeBytes(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}

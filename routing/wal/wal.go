@@ -24,9 +24,15 @@ const maxGroupBytes = 8 << 20
 
 // Options configures Open.
 type Options struct {
-	Dir          string       // required; created if missing
-	SegmentBytes int64        // roll to a new segment past this size (default 64 MiB)
-	MaxBytes     int64        // disk budget for all segments; 0 = unlimited. Append fails with ErrFull when it would exceed it.
+	Dir          string // required; created if missing
+	SegmentBytes int64  // roll to a new segment past this size (default 64 MiB)
+	MaxBytes     int64  // disk budget for all segments; 0 = unlimited. Append fails with ErrFull when it would exceed it.
+	// ReserveBytes is free space the WAL leaves on its file system: Append fails with
+	// ErrFull when writing would leave less. The rest of the router's state (cursors,
+	// the ledger, dead letters) is small and written by rename, so what the WAL leaves
+	// free is what lets delivery advance, release segments and recover from a full
+	// disk. 0: no reserve.
+	ReserveBytes int64
 	Logger       *slog.Logger // nil: slog.Default()
 	// ObserveSync, when set, is told how long each group commit's data fsync took
 	// (metrics). It runs on the writer goroutine and must not block.
@@ -38,6 +44,8 @@ type WAL struct {
 	dir      string
 	segBytes int64
 	maxBytes int64
+	reserve  int64
+	freeOf   func(dir string) (int64, error) // free bytes on dir's file system
 	log      *slog.Logger
 	lockFile *os.File
 
@@ -120,6 +128,8 @@ func open(opts Options, h hooks) (*WAL, error) {
 		dir:         opts.Dir,
 		segBytes:    opts.SegmentBytes,
 		maxBytes:    opts.MaxBytes,
+		reserve:     opts.ReserveBytes,
+		freeOf:      freeBytes,
 		log:         opts.Logger,
 		commitCh:    make(chan struct{}),
 		observeSync: opts.ObserveSync,
@@ -471,6 +481,21 @@ func (w *WAL) commit(group []*request, roll bool) {
 			avail -= segHeaderSize
 		}
 	}
+	var freeErr error
+	if w.reserve > 0 {
+		free, err := w.freeOf(w.dir)
+		if err == nil {
+			if roll {
+				free -= segHeaderSize
+			}
+			if left := free - w.reserve; left < avail {
+				avail = left
+				freeErr = fmt.Errorf("%w: the file system has %d bytes free and the WAL keeps %d of them in reserve", ErrFull, free, w.reserve)
+			}
+		}
+		// An unreadable free space (statfs failing) does not stop appends: the write
+		// itself still reports a full disk as ErrFull.
+	}
 	buf := w.buf[:0]
 	seq := w.nextSeq
 	accepted := make([]*request, 0, len(group))
@@ -478,6 +503,9 @@ func (w *WAL) commit(group []*request, roll bool) {
 		if r.size > avail {
 			r.err = fmt.Errorf("%w: appending %d bytes would exceed the disk budget of %d bytes (%d in use)",
 				ErrFull, r.size, w.maxBytes, used)
+			if freeErr != nil {
+				r.err = fmt.Errorf("appending %d bytes: %w", r.size, freeErr)
+			}
 			continue
 		}
 		avail -= r.size

@@ -1150,3 +1150,35 @@ func TestObserveSyncSeesEveryGroupCommit(t *testing.T) {
 		t.Fatalf("a healthy WAL reports %v", w.Failed())
 	}
 }
+
+// TestReserveKeepsFreeSpace: Append fails with ErrFull, writing nothing, when it would
+// leave less than ReserveBytes free on the file system, and works again once space
+// is free.
+func TestReserveKeepsFreeSpace(t *testing.T) {
+	dir := t.TempDir()
+	w := mustOpen(t, Options{Dir: dir, ReserveBytes: 1 << 20})
+	defer mustClose(t, w)
+	free := int64(1<<20 + 10_000)
+	w.freeOf = func(string) (int64, error) { return free, nil }
+	appendSeqs(t, w, 3)
+	big := [][]byte{bytes.Repeat([]byte("x"), 20_000)}
+	_, _, err := w.Append(context.Background(), big)
+	if !errors.Is(err, ErrFull) || !strings.Contains(err.Error(), "in reserve") {
+		t.Fatalf("Append over the reserve: %v, want ErrFull naming the reserve", err)
+	}
+	if w.LastSeq() != 3 {
+		t.Fatalf("LastSeq %d after the refused append", w.LastSeq())
+	}
+	free = 10 << 20
+	if _, last, err := w.Append(context.Background(), big); err != nil || last != 4 {
+		t.Fatalf("Append with space again: %d, %v", last, err)
+	}
+	// A file system whose free space cannot be read does not stop appends.
+	w.freeOf = func(string) (int64, error) { return 0, errors.New("statfs: boom") }
+	if _, _, err := w.Append(context.Background(), big); err != nil {
+		t.Fatalf("Append with statfs failing: %v", err)
+	}
+	if n, err := freeBytes(dir); err != nil || n <= 0 {
+		t.Fatalf("freeBytes(%s) = %d, %v", dir, n, err)
+	}
+}
