@@ -220,7 +220,14 @@ func (rt *Router) resolveRoutes(subject string, c *schemas.Contract, asked []str
 	}
 	for _, r := range out {
 		if _, ok := rt.routes[r]; !ok {
-			return nil, reject(ReasonRouteUnknown, "routes", "route %q is not configured on this router", r)
+			if i := slices.Index(asked, r); i >= 0 {
+				return nil, reject(ReasonRouteUnknown, fmt.Sprintf("routes[%d]", i), "route %q is not configured on this router", r)
+			}
+			why := "a default"
+			if slices.Contains(c.Routes.Required, r) {
+				why = "a required"
+			}
+			return nil, reject(ReasonRouteUnknown, "routes", "route %q, %s route of contract %q, is not configured on this router", r, why, subject)
 		}
 	}
 	return out, nil
