@@ -29,6 +29,7 @@ type Config struct {
 	// etcd before /readyz answers 503. Intake keeps serving from the cache meanwhile.
 	ContractsMaxStaleness Duration               `yaml:"contracts_max_staleness"`
 	WAL                   WALConfig              `yaml:"wal"`
+	Dedup                 DedupConfig            `yaml:"dedup"`
 	Sinks                 map[string]SinkConfig  `yaml:"sinks"`
 	Routes                map[string]RouteConfig `yaml:"routes"`
 }
@@ -41,6 +42,12 @@ type WALConfig struct {
 	// state (cursors, ledger, dead letters), so that delivery can free space again;
 	// intake answers 507 past it. 0 means the default, 64MiB.
 	ReserveBytes ByteSize `yaml:"reserve_bytes"`
+}
+
+// DedupConfig bounds how far back intake recognises a resent event id (dedup.go).
+type DedupConfig struct {
+	Window Duration `yaml:"window"`  // default 10m
+	MaxIDs int      `yaml:"max_ids"` // default 500000 (about 100 bytes of memory each)
 }
 
 // SinkConfig is one store connection: its kind picks the adapter, which decodes the
@@ -115,6 +122,8 @@ const (
 	DefaultBatchWait      = 200 * time.Millisecond
 	DefaultMaxLag         = 5 * time.Minute
 	DefaultReserveBytes   = 64 << 20
+	DefaultDedupWindow    = 10 * time.Minute
+	DefaultDedupMaxIDs    = 500_000
 	DefaultBacklogEvents  = 1_000_000
 	DefaultBacklogBytes   = 1 << 30
 	DefaultInitialBackoff = 100 * time.Millisecond
@@ -161,6 +170,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.MaxEvents == 0 {
 		c.MaxEvents = DefaultMaxEvents
+	}
+	if c.Dedup.Window == 0 {
+		c.Dedup.Window = Duration(DefaultDedupWindow)
+	}
+	if c.Dedup.MaxIDs == 0 {
+		c.Dedup.MaxIDs = DefaultDedupMaxIDs
 	}
 	if c.WAL.ReserveBytes == 0 {
 		c.WAL.ReserveBytes = DefaultReserveBytes
@@ -252,6 +267,12 @@ func (c *Config) Validate(kinds map[string]SinkKind) error {
 	}
 	if c.WAL.SegmentBytes < 64<<10 {
 		add("wal.segment_bytes", "%d is too small (at least 64KiB)", c.WAL.SegmentBytes)
+	}
+	if c.Dedup.Window < 0 {
+		add("dedup.window", "must be positive")
+	}
+	if c.Dedup.MaxIDs < 0 {
+		add("dedup.max_ids", "must be positive")
 	}
 	if c.WAL.ReserveBytes < 0 {
 		add("wal.reserve_bytes", "must not be negative")

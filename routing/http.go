@@ -24,9 +24,12 @@ type eventResult struct {
 	Status string   `json:"status"` // accepted | rejected
 	ID     string   `json:"id,omitempty"`
 	Routes []string `json:"routes,omitempty"`
-	Reason string   `json:"reason,omitempty"`
-	Field  string   `json:"field,omitempty"`
-	Error  string   `json:"error,omitempty"`
+	// Duplicate: an event with this id was accepted before (dedup.go); nothing new
+	// was written.
+	Duplicate bool   `json:"duplicate,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	Field     string `json:"field,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 type intakeAnswer struct {
@@ -165,7 +168,9 @@ func (rt *Router) handleAvroEvent(w http.ResponseWriter, r *http.Request) {
 func (rt *Router) commit(ctx context.Context, w http.ResponseWriter, records []*Record, rejections []*rejection, encoded [][]byte) {
 	answer := intakeAnswer{Events: make([]eventResult, len(records))}
 	var payloads [][]byte
-	var accepted []int
+	var accepted, duplicates []int
+	var claimed []string
+	firstOf := map[string]int{} // a producer id → its first index in this request
 	saturated := false
 	for i, rec := range records {
 		if rec != nil {
@@ -173,6 +178,23 @@ func (rt *Router) commit(ctx context.Context, w http.ResponseWriter, records []*
 				rejections[i] = reject(ReasonBackpressure, "routes", "route(s) %s have more undelivered events than their budget; retry later", strings.Join(full, ", "))
 				records[i] = nil
 				saturated = true
+			}
+		}
+		if rec := records[i]; rec != nil && rec.producerID {
+			if _, again := firstOf[rec.ID]; again {
+				duplicates = append(duplicates, i) // the same event twice in one request
+				continue
+			}
+			switch rt.dedup.claim(rec.ID) {
+			case claimDuplicate:
+				duplicates = append(duplicates, i)
+				continue
+			case claimInFlight:
+				rejections[i] = reject(ReasonDuplicateInFlight, "id", "an event with id %q is being written by another request right now; retry", rec.ID)
+				records[i] = nil
+			case claimNew:
+				firstOf[rec.ID] = i
+				claimed = append(claimed, rec.ID)
 			}
 		}
 		if rej := rejections[i]; rej != nil {
@@ -190,6 +212,7 @@ func (rt *Router) commit(ctx context.Context, w http.ResponseWriter, records []*
 	}
 	if len(payloads) > 0 {
 		if _, _, err := rt.wal.Append(ctx, payloads); err != nil {
+			rt.dedup.release(claimed)
 			status := http.StatusServiceUnavailable
 			if errors.Is(err, wal.ErrFull) {
 				status = http.StatusInsufficientStorage
@@ -200,6 +223,7 @@ func (rt *Router) commit(ctx context.Context, w http.ResponseWriter, records []*
 			writeProblem(w, status, "events could not be made durable, none was accepted: %v", err)
 			return
 		}
+		rt.dedup.commit(claimed, rt.now())
 		rt.walFull.Store(false)
 		for _, i := range accepted {
 			rec := records[i]
@@ -210,6 +234,11 @@ func (rt *Router) commit(ctx context.Context, w http.ResponseWriter, records []*
 				rt.metrics.accepted.WithLabelValues(name).Inc()
 			}
 		}
+	}
+	for _, i := range duplicates {
+		answer.Events[i] = eventResult{Index: i, Status: "accepted", ID: records[i].ID, Duplicate: true}
+		answer.Accepted++
+		rt.metrics.duplicates.Inc()
 	}
 	status := http.StatusOK
 	switch {

@@ -40,6 +40,7 @@ const (
 	ReasonRouteNotAllowed    = "route_not_allowed"
 	ReasonRouteUnknown       = "route_not_configured"
 	ReasonBackpressure       = "backpressure"
+	ReasonDuplicateInFlight  = "duplicate_in_flight"
 )
 
 // rejection is why one event was not accepted.
@@ -147,6 +148,8 @@ func (rt *Router) finishRecord(rec *Record, c *schemas.Contract, schema avro.Sch
 		rec.ID = NewEventID(rec.Received)
 	} else if err := validEventID(rec.ID); err != nil {
 		return nil, reject(ReasonInvalidID, "id", "id %q: %v", rec.ID, err)
+	} else {
+		rec.producerID = true
 	}
 	if c.KeyField != "" {
 		v, ok, err := fieldAt(schema, rec.Data, c.KeyField)

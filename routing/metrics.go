@@ -12,6 +12,7 @@ type Metrics struct {
 	Registry        *prometheus.Registry
 	accepted        *prometheus.CounterVec
 	rejected        *prometheus.CounterVec
+	duplicates      prometheus.Counter
 	delivered       *prometheus.CounterVec
 	failed          *prometheus.CounterVec
 	deadLettered    *prometheus.CounterVec
@@ -33,6 +34,8 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Help: "Events accepted for a route."}, []string{"route"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "waybill_intake_rejected_events_total",
 			Help: "Events rejected at intake, by reason."}, []string{"reason"}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "waybill_intake_duplicate_events_total",
+			Help: "Resent events (an id accepted before) answered as accepted without being written again."}),
 		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "waybill_route_delivered_events_total",
 			Help: "Events a route's sink confirmed."}, []string{"route"}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "waybill_route_failed_events_total",
@@ -49,7 +52,7 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Help: "Duration of the WAL's group-commit fsync.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
 		walBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "waybill_wal_bytes", Help: "Bytes in WAL segments on disk."}),
 	}
-	reg.MustRegister(m.accepted, m.rejected, m.delivered, m.failed, m.deadLettered, m.deliveryLatency, m.deliveryLag,
+	reg.MustRegister(m.accepted, m.rejected, m.duplicates, m.delivered, m.failed, m.deadLettered, m.deliveryLatency, m.deliveryLag,
 		m.intakeLatency, m.walFsync, m.walBytes)
 	return m
 }

@@ -16,12 +16,18 @@ type Record struct {
 	// Replay marks a dead letter sent again: the ledger counted it as accepted the
 	// first time, so it must not be counted again.
 	Replay bool
+	// producerID: the producer chose the id (it may resend it; see dedup.go), rather
+	// than the router generating it.
+	producerID bool
 }
 
 // recordVersion is the first byte of every WAL payload written by this package.
 const recordVersion = 1
 
-const flagReplay = 1
+const (
+	flagReplay     = 1
+	flagProducerID = 2
+)
 
 // maxRoutesPerRecord bounds decoding work on a corrupt payload.
 const maxRoutesPerRecord = 256
@@ -32,7 +38,8 @@ const maxRoutesPerRecord = 256
 // "str" is a varint length followed by that many UTF-8 bytes):
 //
 //	u8   version (= 1)
-//	u8   flags: bit 0 = replay of a dead letter; other bits zero
+//	u8   flags: bit 0 = replay of a dead letter; bit 1 = the producer chose the event
+//	     id (the router generated it otherwise); other bits zero
 //	str  event id
 //	str  contract (subject)
 //	uvar schema id
@@ -45,6 +52,9 @@ func AppendRecord(dst []byte, r *Record) []byte {
 	var flags byte
 	if r.Replay {
 		flags |= flagReplay
+	}
+	if r.producerID {
+		flags |= flagProducerID
 	}
 	dst = append(dst, recordVersion, flags)
 	dst = appendString(dst, r.ID)
@@ -80,10 +90,10 @@ func DecodeRecord(seq uint64, p []byte) (*Record, error) {
 		return nil, fmt.Errorf("record %d: unknown payload version %d", seq, v)
 	}
 	flags := d.byte()
-	if flags&^flagReplay != 0 {
+	if flags&^(flagReplay|flagProducerID) != 0 {
 		return nil, fmt.Errorf("record %d: unknown flags %#x", seq, flags)
 	}
-	r := &Record{Replay: flags&flagReplay != 0}
+	r := &Record{Replay: flags&flagReplay != 0, producerID: flags&flagProducerID != 0}
 	r.Seq = seq
 	r.ID = d.string()
 	r.Contract = d.string()

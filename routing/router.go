@@ -24,6 +24,7 @@ type Router struct {
 	routes    map[string]*route
 	ledger    *Ledger
 	dead      *DeadLetters
+	dedup     *idWindow
 	metrics   *Metrics
 	log       *slog.Logger
 	now       func() time.Time
@@ -113,6 +114,11 @@ func New(opts Options) (*Router, error) {
 	}
 	// Count what was accepted but not yet in the ledger's checkpoint (after a crash).
 	if err := rt.ledger.Recover(w, rt.decodeForLedger); err != nil {
+		w.Close()
+		return nil, err
+	}
+	rt.dedup = newIDWindow(cfg.Dedup.Window.D(), cfg.Dedup.MaxIDs)
+	if err := rt.dedup.refill(w, rt.now()); err != nil {
 		w.Close()
 		return nil, err
 	}

@@ -123,8 +123,14 @@ type harness struct {
 
 func newHarness(t *testing.T, mutate func(*Config)) *harness {
 	t.Helper()
+	return openHarness(t, t.TempDir(), mutate)
+}
+
+// openHarness is newHarness on a given state directory (to restart a router on it).
+func openHarness(t *testing.T, stateDir string, mutate func(*Config)) *harness {
+	t.Helper()
 	cfg, err := ParseConfig([]byte(`
-state_dir: ` + t.TempDir() + `
+state_dir: ` + stateDir + `
 etcd_endpoints: [127.0.0.1:2379]
 sinks:
   lake: {kind: fake}
@@ -157,13 +163,20 @@ routes:
 		t.Fatal(err)
 	}
 	h.srv = httptest.NewServer(h.rt.Handler())
-	t.Cleanup(func() {
-		h.srv.Close()
-		if err := h.rt.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
+	t.Cleanup(func() { h.close(t) })
 	return h
+}
+
+// close stops the harness's server and router (once).
+func (h *harness) close(t *testing.T) {
+	if h.srv == nil {
+		return
+	}
+	h.srv.Close()
+	if err := h.rt.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	h.srv = nil
 }
 
 func (h *harness) post(t *testing.T, body string) (int, intakeAnswer, http.Header) {

@@ -162,8 +162,8 @@ routes:
 	// accepted) or refused with a 4xx and a reason; never a 5xx, never a crash.
 	mutants := 0
 	for i := 0; i < 400; i++ {
-		// Ids far apart, so that no corruption turns one into another: the router does not
-		// deduplicate resent ids (see the README).
+		// Ids far apart, so that no corruption turns one into another (the router would
+		// rightly answer the second as a duplicate of the first, and the count be off).
 		goodJSON := js(map[string]any{"contract": "orders", "id": fmt.Sprintf("mutant-%016x", rng.Uint64()), "data": data()})
 		path, body := "/v1/events", goodJSON
 		if i%2 == 1 {

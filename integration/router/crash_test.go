@@ -29,9 +29,10 @@ type intakeAnswer struct {
 	Accepted int `json:"accepted"`
 	Rejected int `json:"rejected"`
 	Events   []struct {
-		Index  int    `json:"index"`
-		Status string `json:"status"`
-		ID     string `json:"id"`
+		Index     int    `json:"index"`
+		Status    string `json:"status"`
+		ID        string `json:"id"`
+		Duplicate bool   `json:"duplicate"`
 	} `json:"events"`
 }
 
@@ -66,8 +67,9 @@ func (rs *routerSet) start(t *testing.T) {
 }
 
 // TestCrashExactlyOnce proves, across repeated SIGKILLs of the router under load to all
-// four stores and the lake, that every event the router acknowledged is in every
-// append route's store exactly once, that no event is stored twice, that the latest
+// four stores and the lake, with producers resending unanswered batches (same ids),
+// that every event the router acknowledged is in every append route's store exactly
+// once, that no event is stored twice (resends included), that the latest
 // route holds each key's newest accepted version, and that router verify agrees.
 func TestCrashExactlyOnce(t *testing.T) {
 	seed := time.Now().UnixNano()
@@ -100,14 +102,15 @@ func TestCrashExactlyOnce(t *testing.T) {
 		base      = int64(1795300000000)
 	)
 	var (
-		ackMu     sync.Mutex
-		acked     = map[string]bool{}
-		sent      = map[string]storedEvent{} // every event sent, by id
-		tick      atomic.Int64
-		reqOK     atomic.Int64
-		reqFailed atomic.Int64
-		rejected  atomic.Int64
-		badAnswer atomic.Value // first inconsistent answer, if any
+		ackMu      sync.Mutex
+		acked      = map[string]bool{}
+		sent       = map[string]storedEvent{} // every event sent, by id
+		tick       atomic.Int64
+		reqOK      atomic.Int64
+		reqFailed  atomic.Int64
+		rejected   atomic.Int64
+		duplicates atomic.Int64 // acknowledged as already accepted, on a resend
+		badAnswer  atomic.Value // first inconsistent answer, if any
 	)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -136,11 +139,12 @@ func TestCrashExactlyOnce(t *testing.T) {
 				}
 				ackMu.Unlock()
 				body, _ := json.Marshal(batch)
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, rs.url+"/v1/events", strings.NewReader(string(body)))
-				req.Header.Set("Content-Type", "application/json")
-				ans, ok := func() (intakeAnswer, bool) {
+				try := func() (intakeAnswer, bool) {
 					var a intakeAnswer
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					req, _ := http.NewRequestWithContext(ctx, http.MethodPost, rs.url+"/v1/events", strings.NewReader(string(body)))
+					req.Header.Set("Content-Type", "application/json")
 					resp, err := client.Do(req)
 					if err != nil {
 						return a, false
@@ -154,12 +158,18 @@ func TestCrashExactlyOnce(t *testing.T) {
 						return a, false
 					}
 					return a, true
-				}()
-				cancel()
-				if !ok {
+				}
+				// Like a real producer, resend the same batch (the same ids) until it is
+				// answered: the router must recognise what it already accepted.
+				ans, ok := try()
+				for !ok {
 					reqFailed.Add(1)
-					time.Sleep(10 * time.Millisecond) // the router may be down; don't spin
-					continue
+					select {
+					case <-stop:
+						return
+					case <-time.After(10 * time.Millisecond): // the router may be down; don't spin
+					}
+					ans, ok = try()
 				}
 				reqOK.Add(1)
 				ackMu.Lock()
@@ -174,6 +184,9 @@ func TestCrashExactlyOnce(t *testing.T) {
 						continue
 					}
 					acked[ids[e.Index]] = true
+					if e.Duplicate {
+						duplicates.Add(1)
+					}
 					n++
 				}
 				if n != ans.Accepted {
@@ -209,8 +222,8 @@ func TestCrashExactlyOnce(t *testing.T) {
 	if v := badAnswer.Load(); v != nil {
 		t.Fatalf("inconsistent intake answer: %v", v)
 	}
-	t.Logf("load %v: %d events sent in %d ok + %d failed requests; acknowledged %d, rejected %d",
-		time.Since(loadStart).Round(time.Millisecond), len(sent), reqOK.Load(), reqFailed.Load(), len(acked), rejected.Load())
+	t.Logf("load %v: %d events sent in %d ok + %d failed requests (resent); acknowledged %d (%d of them as duplicates of a resend), rejected %d",
+		time.Since(loadStart).Round(time.Millisecond), len(sent), reqOK.Load(), reqFailed.Load(), len(acked), duplicates.Load(), rejected.Load())
 	if len(acked) == 0 {
 		t.Fatal("no event was acknowledged; the test proves nothing")
 	}
