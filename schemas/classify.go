@@ -24,18 +24,44 @@ const maxClassifyVisits = 100_000
 // field inside an array of records is found at "items[].email". Recursive types are
 // walked once along each path (the recursion itself adds no new fields).
 func Classification(s avro.Schema) map[string]string {
-	w := classifier{out: map[string]string{}, onPath: map[string]bool{}}
-	w.walk(s, "")
+	out := map[string]string{}
+	for _, f := range Fields(s) {
+		if f.Class != "" {
+			out[f.Path] = f.Class
+		}
+	}
+	return out
+}
+
+// FieldAt is one field of a schema at one of its paths, as Classification names them.
+type FieldAt struct {
+	Path  string // dotted path: "address.street", "items[].email"
+	Class string // "" when unclassified
+	// Former lists the paths this field may have had in an earlier schema, following
+	// the Avro aliases of the field and of every field above it (its own path first).
+	Former []string
+	Field  *avro.Field
+}
+
+// maxFormerPaths bounds the alias combinations followed per field.
+const maxFormerPaths = 64
+
+// Fields walks s as Classification does and returns every field at every path, in
+// schema order.
+func Fields(s avro.Schema) []FieldAt {
+	w := classifier{onPath: map[string]bool{}}
+	w.walk(s, "", []string{""})
 	return w.out
 }
 
 type classifier struct {
-	out    map[string]string
+	out    []FieldAt
 	onPath map[string]bool // named types on the current path: recursion guard
 	visits int
 }
 
-func (w *classifier) walk(s avro.Schema, prefix string) {
+// walk descends s; prefix is the path so far and formers its possible former paths.
+func (w *classifier) walk(s avro.Schema, prefix string, formers []string) {
 	if w.visits++; w.visits > maxClassifyVisits {
 		return
 	}
@@ -50,25 +76,41 @@ func (w *classifier) walk(s avro.Schema, prefix string) {
 		w.onPath[name] = true
 		defer delete(w.onPath, name)
 	}
+	join := func(prefix, name string) string {
+		if prefix == "" {
+			return name
+		}
+		return prefix + "." + name
+	}
+	suffixed := func(suffix string) []string {
+		out := make([]string, len(formers))
+		for i, f := range formers {
+			out[i] = f + suffix
+		}
+		return out
+	}
 	switch t := s.(type) {
 	case *avro.RecordSchema:
 		for _, f := range t.Fields() {
-			path := f.Name()
-			if prefix != "" {
-				path = prefix + "." + f.Name()
+			path := join(prefix, f.Name())
+			former := []string{path}
+			for _, p := range formers {
+				for _, n := range append([]string{f.Name()}, f.Aliases()...) {
+					if fp := join(p, n); fp != path && len(former) < maxFormerPaths {
+						former = append(former, fp)
+					}
+				}
 			}
-			if c := fieldClass(f); c != "" {
-				w.out[path] = c
-			}
-			w.walk(f.Type(), path)
+			w.out = append(w.out, FieldAt{Path: path, Class: fieldClass(f), Former: former, Field: f})
+			w.walk(f.Type(), path, former)
 		}
 	case *avro.ArraySchema:
-		w.walk(t.Items(), prefix+"[]")
+		w.walk(t.Items(), prefix+"[]", suffixed("[]"))
 	case *avro.MapSchema:
-		w.walk(t.Values(), prefix+"{}")
+		w.walk(t.Values(), prefix+"{}", suffixed("{}"))
 	case *avro.UnionSchema:
 		for _, b := range t.Types() {
-			w.walk(b, prefix)
+			w.walk(b, prefix, formers)
 		}
 	}
 }

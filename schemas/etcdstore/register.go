@@ -27,6 +27,8 @@ type RegisterRequest struct {
 	// registry. Zero means allocate.
 	ID      int
 	Version int
+	// Change says who registers; its Authorize runs before Check, on the same snapshot.
+	Change Change
 }
 
 // RegisterResult says where the schema ended up.
@@ -48,12 +50,14 @@ func (s *Store) Register(ctx context.Context, req RegisterRequest) (RegisterResu
 	defer cancel()
 	k := s.keys
 	subjectPrefix := k.SubjectPrefix(req.Subject)
+	by := changeOf([]Change{req.Change})
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		// One read-only transaction gives a consistent snapshot of everything we decide on.
 		ops := []clientv3.Op{
 			clientv3.OpGet(subjectPrefix+"versions/", clientv3.WithPrefix()),
 			clientv3.OpGet(k.Fingerprint(req.Fingerprint)),
 			clientv3.OpGet(k.NextID()),
+			clientv3.OpGet(k.Contract(req.Subject)),
 		}
 		if req.ID != 0 {
 			ops = append(ops, clientv3.OpGet(k.Schema(req.ID)))
@@ -63,13 +67,9 @@ func (s *Store) Register(ctx context.Context, req RegisterRequest) (RegisterResu
 			return RegisterResult{}, schemas.StoreError("reading subject '"+req.Subject+"'", err)
 		}
 		rev := snap.Header.Revision
-		var all []schemas.VersionRecord
-		for _, kv := range snap.Responses[0].GetResponseRange().Kvs {
-			var v schemas.VersionRecord
-			if err := json.Unmarshal(kv.Value, &v); err != nil {
-				return RegisterResult{}, schemas.StoreError("decoding "+string(kv.Key), err)
-			}
-			all = append(all, v)
+		all, err := decodeVersions(snap.Responses[0].GetResponseRange().Kvs)
+		if err != nil {
+			return RegisterResult{}, err
 		}
 		existingID := 0
 		if kvs := snap.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
@@ -80,11 +80,19 @@ func (s *Store) Register(ctx context.Context, req RegisterRequest) (RegisterResu
 			nextID, _ = strconv.Atoi(string(kvs[0].Value))
 			nextModRev = kvs[0].ModRevision
 		}
+		contractRev := int64(0)
+		var contract *schemas.Contract
+		if kvs := snap.Responses[3].GetResponseRange().Kvs; len(kvs) > 0 {
+			contractRev = kvs[0].ModRevision
+			if contract, err = decodeContract(string(kvs[0].Key), kvs[0].Value); err != nil {
+				return RegisterResult{}, err
+			}
+		}
 		if req.ID != 0 {
 			if existingID != 0 && existingID != req.ID {
 				return RegisterResult{}, schemas.Errorf(schemas.CodeIDDoesNotMatch, "Schema already registered with id %d instead of input id %d", existingID, req.ID)
 			}
-			if existingID == 0 && len(snap.Responses[3].GetResponseRange().Kvs) > 0 {
+			if existingID == 0 && len(snap.Responses[4].GetResponseRange().Kvs) > 0 {
 				return RegisterResult{}, schemas.Errorf(schemas.CodeIDDoesNotMatch, "Overwrite new schema with id %d is not permitted.", req.ID)
 			}
 		}
@@ -102,6 +110,11 @@ func (s *Store) Register(ctx context.Context, req RegisterRequest) (RegisterResu
 			if existingID != 0 && v.ID == existingID && (req.Version == 0 || req.Version == v.Version) {
 				return RegisterResult{ID: existingID, Version: v.Version}, nil
 			}
+		}
+		// Re-registering a live schema changes nothing and is answered above, like a
+		// lookup, whoever asks; anything else must be authorised.
+		if err := by.authorize(contract); err != nil {
+			return RegisterResult{}, err
 		}
 		if req.Check != nil {
 			if err := req.Check(ctx, live); err != nil {
@@ -121,6 +134,8 @@ func (s *Store) Register(ctx context.Context, req RegisterRequest) (RegisterResu
 		cmps := []clientv3.Cmp{
 			// Nothing under the subject changed since the snapshot.
 			clientv3.Compare(clientv3.ModRevision(subjectPrefix), "<", rev+1).WithPrefix(),
+			// Nor the contract that authorised it.
+			clientv3.Compare(clientv3.ModRevision(k.Contract(req.Subject)), "=", contractRev),
 		}
 		var puts []clientv3.Op
 		id := existingID
@@ -152,6 +167,19 @@ func (s *Store) Register(ctx context.Context, req RegisterRequest) (RegisterResu
 			return RegisterResult{}, schemas.StoreError("encoding version", err)
 		}
 		puts = append(puts, clientv3.OpPut(k.Version(req.Subject, version), string(vJSON)))
+		rec := &AuditRecord{Who: by.Who, Action: ActionRegister, Subject: req.Subject, Version: version, ID: id,
+			Before: rawJSON(nil), After: rawJSON(map[string]any{"version": version, "id": id})}
+		if n := len(live); n > 0 {
+			rec.Before = rawJSON(map[string]any{"version": live[n-1].Version, "id": live[n-1].ID})
+		}
+		if by.Annotate != nil {
+			by.Annotate(rec)
+		}
+		audit, err := s.auditPut(rec)
+		if err != nil {
+			return RegisterResult{}, err
+		}
+		puts = append(puts, audit)
 		resp, err := s.cli.Txn(ctx).If(cmps...).Then(puts...).Commit()
 		if err != nil {
 			return RegisterResult{}, schemas.StoreError("registering under subject '"+req.Subject+"'", err)

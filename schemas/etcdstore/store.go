@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"sort"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/hamba/avro/v2"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/waybill-data/waybill/schemas"
@@ -141,16 +141,25 @@ func (s *Store) Versions(ctx context.Context, subject string) ([]schemas.Version
 	if err != nil {
 		return nil, 0, schemas.StoreError("reading subject '"+subject+"'", err)
 	}
-	out := make([]schemas.VersionRecord, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
+	out, err := decodeVersions(resp.Kvs)
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, resp.Header.Revision, nil
+}
+
+// decodeVersions decodes version records in ascending version order.
+func decodeVersions(kvs []*mvccpb.KeyValue) ([]schemas.VersionRecord, error) {
+	out := make([]schemas.VersionRecord, 0, len(kvs))
+	for _, kv := range kvs {
 		var v schemas.VersionRecord
 		if err := json.Unmarshal(kv.Value, &v); err != nil {
-			return nil, 0, schemas.StoreError("decoding "+string(kv.Key), err)
+			return nil, schemas.StoreError("decoding "+string(kv.Key), err)
 		}
 		out = append(out, v)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
-	return out, resp.Header.Revision, nil
+	return out, nil
 }
 
 // Version returns one version of a subject. version -1 means the latest. Soft-deleted
@@ -250,29 +259,6 @@ func (s *Store) getJSON(ctx context.Context, key string, into any) (found bool, 
 		return false, 0, schemas.StoreError("decoding "+key, err)
 	}
 	return true, resp.Kvs[0].ModRevision, nil
-}
-
-func (s *Store) putJSON(ctx context.Context, key string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encoding %s: %w", key, err)
-	}
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	if _, err := s.cli.Put(ctx, key, string(b)); err != nil {
-		return schemas.StoreError("writing "+key, err)
-	}
-	return nil
-}
-
-func (s *Store) delete(ctx context.Context, key string) (existed bool, err error) {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	resp, err := s.cli.Delete(ctx, key)
-	if err != nil {
-		return false, schemas.StoreError("deleting "+key, err)
-	}
-	return resp.Deleted > 0, nil
 }
 
 // IDByFingerprint returns the global id of the schema with that fingerprint.

@@ -67,10 +67,10 @@ func (reg *Registry) putConfig(w http.ResponseWriter, r *http.Request) error {
 		return invalidLevel()
 	}
 	// A subject's level may be set before its first version, as in Confluent.
-	if err := reg.store.PutConfig(r.Context(), subject, schemas.ConfigRecord{CompatibilityLevel: string(level)}); err != nil {
+	if err := reg.store.PutConfig(r.Context(), subject, schemas.ConfigRecord{CompatibilityLevel: string(level)}, reg.change(r, subject)); err != nil {
 		return err
 	}
-	reg.log.Info("compatibility configured", "subject", subject, "level", level)
+	reg.log.Info("compatibility configured", "subject", subject, "level", level, by(r))
 	writeJSON(w, http.StatusOK, map[string]string{"compatibility": string(level)})
 	return nil
 }
@@ -91,10 +91,10 @@ func (reg *Registry) deleteConfig(w http.ResponseWriter, r *http.Request) error 
 		}
 		prev = schemas.ConfigRecord{CompatibilityLevel: string(DefaultCompatibility)}
 	}
-	if _, err := reg.store.DeleteConfig(ctx, subject); err != nil {
+	if _, err := reg.store.DeleteConfig(ctx, subject, reg.change(r, subject)); err != nil {
 		return err
 	}
-	reg.log.Info("compatibility configuration deleted", "subject", subject)
+	reg.log.Info("compatibility configuration deleted", "subject", subject, by(r))
 	writeJSON(w, http.StatusOK, prev)
 	return nil
 }
@@ -145,10 +145,10 @@ func (reg *Registry) putMode(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	if err := reg.store.PutMode(ctx, subject, schemas.ModeRecord{Mode: mode}); err != nil {
+	if err := reg.store.PutMode(ctx, subject, schemas.ModeRecord{Mode: mode}, reg.change(r, subject)); err != nil {
 		return err
 	}
-	reg.log.Info("mode set", "subject", subject, "mode", mode)
+	reg.log.Info("mode set", "subject", subject, "mode", mode, by(r))
 	writeJSON(w, http.StatusOK, schemas.ModeRecord{Mode: mode})
 	return nil
 }
@@ -187,10 +187,10 @@ func (reg *Registry) deleteMode(w http.ResponseWriter, r *http.Request) error {
 	if !found {
 		return schemas.Errorf(schemas.CodeSubjectModeNotConfigured, "Subject '%s' does not have subject-level mode configured", subject)
 	}
-	if _, err := reg.store.DeleteMode(ctx, subject); err != nil {
+	if _, err := reg.store.DeleteMode(ctx, subject, reg.change(r, subject)); err != nil {
 		return err
 	}
-	reg.log.Info("mode deleted", "subject", subject)
+	reg.log.Info("mode deleted", "subject", subject, by(r))
 	writeJSON(w, http.StatusOK, prev)
 	return nil
 }

@@ -127,13 +127,18 @@ const maxSubjectLen = 255
 // subjectParam validates the {subject} path value.
 func subjectParam(r *http.Request) (string, error) {
 	s := r.PathValue("subject")
+	return s, validSubject(s)
+}
+
+// validSubject checks a subject name.
+func validSubject(s string) error {
 	if s == "" || len(s) > maxSubjectLen {
-		return "", schemas.Errorf(schemas.CodeInvalidSubject, "Invalid subject %q: must be 1 to %d bytes", s, maxSubjectLen)
+		return schemas.Errorf(schemas.CodeInvalidSubject, "Invalid subject %q: must be 1 to %d bytes", s, maxSubjectLen)
 	}
 	for _, c := range s {
 		if c < 0x20 || c == 0x7f {
-			return "", schemas.Errorf(schemas.CodeInvalidSubject, "Invalid subject %q: control characters are not allowed", s)
+			return schemas.Errorf(schemas.CodeInvalidSubject, "Invalid subject %q: control characters are not allowed", s)
 		}
 	}
-	return s, nil
+	return nil
 }

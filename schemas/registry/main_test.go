@@ -98,10 +98,10 @@ func newEnv(t testing.TB) *env {
 	return newEnvOn(t, etcdCli, prefix, 0)
 }
 
-func newEnvOn(t testing.TB, cli *clientv3.Client, prefix string, timeout time.Duration) *env {
+func newEnvOn(t testing.TB, cli *clientv3.Client, prefix string, timeout time.Duration, opts ...registry.Option) *env {
 	t.Helper()
 	store := etcdstore.New(cli, prefix, timeout)
-	reg := registry.New(store, nil)
+	reg := registry.New(store, nil, opts...)
 	srv := httptest.NewServer(reg.Handler())
 	t.Cleanup(srv.Close)
 	return &env{t: t, store: store, reg: reg, srv: srv, prefix: prefix}
@@ -126,6 +126,12 @@ type response struct {
 
 func (e *env) send(rq request) response {
 	e.t.Helper()
+	return e.sendWith(rq, nil)
+}
+
+// sendWith is send with extra request headers (credentials).
+func (e *env) sendWith(rq request, header http.Header) response {
+	e.t.Helper()
 	var rd io.Reader
 	switch b := rq.body.(type) {
 	case nil:
@@ -143,6 +149,9 @@ func (e *env) send(rq request) response {
 	req, err := http.NewRequest(rq.method, e.srv.URL+rq.path, rd)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", rq.method, rq.path, err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
 	}
 	switch rq.contentType {
 	case "":

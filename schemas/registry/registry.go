@@ -9,6 +9,7 @@ import (
 	"github.com/hamba/avro/v2"
 
 	"github.com/waybill-data/waybill/schemas"
+	"github.com/waybill-data/waybill/schemas/auth"
 	"github.com/waybill-data/waybill/schemas/compat"
 	"github.com/waybill-data/waybill/schemas/etcdstore"
 )
@@ -20,14 +21,20 @@ const DefaultCompatibility = compat.Backward
 type Registry struct {
 	store *etcdstore.Store
 	log   *slog.Logger
+	auth  *auth.Authority // nil: open (no authentication)
 }
 
-// New returns a registry over store. logger nil discards logs.
-func New(store *etcdstore.Store, logger *slog.Logger) *Registry {
+// New returns a registry over store. logger nil discards logs. Without WithAuthority
+// it is open: anyone may change anything.
+func New(store *etcdstore.Store, logger *slog.Logger, opts ...Option) *Registry {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Registry{store: store, log: logger}
+	reg := &Registry{store: store, log: logger}
+	for _, o := range opts {
+		o(reg)
+	}
+	return reg
 }
 
 // Handler returns the HTTP API.
@@ -52,14 +59,19 @@ func (reg *Registry) Handler() http.Handler {
 		writeJSON(w, 200, map[string]string{"status": "ready"})
 		return nil
 	})
+	// Writes need a credential when authentication is on (guard); reads stay open so
+	// that Confluent clients and serializers read without one.
+	owner := func(fn func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
+		return reg.guard(scopeOwner, fn)
+	}
 	h("GET /subjects", reg.listSubjects)
-	h("POST /subjects/{subject}/versions", reg.register)
+	h("POST /subjects/{subject}/versions", reg.guard(scopeOwnerInStore, reg.register))
 	h("POST /subjects/{subject}", reg.lookup)
-	h("DELETE /subjects/{subject}", reg.deleteSubject)
+	h("DELETE /subjects/{subject}", owner(reg.deleteSubject))
 	h("GET /subjects/{subject}/versions", reg.listVersions)
 	h("GET /subjects/{subject}/versions/{version}", reg.getVersion)
 	h("GET /subjects/{subject}/versions/{version}/schema", reg.getVersionSchema)
-	h("DELETE /subjects/{subject}/versions/{version}", reg.deleteVersion)
+	h("DELETE /subjects/{subject}/versions/{version}", owner(reg.deleteVersion))
 	h("GET /schemas/ids/{id}", reg.getSchemaByID)
 	h("GET /schemas/ids/{id}/schema", reg.getRawSchemaByID)
 	h("GET /schemas/ids/{id}/subjects", reg.getSubjectsByID)
@@ -71,18 +83,19 @@ func (reg *Registry) Handler() http.Handler {
 	h("POST /compatibility/subjects/{subject}/versions", reg.testCompatibility)
 	h("POST /compatibility/subjects/{subject}/versions/{version}", reg.testCompatibility)
 	h("GET /config", reg.getConfig)
-	h("PUT /config", reg.putConfig)
-	h("DELETE /config", reg.deleteConfig)
+	h("PUT /config", owner(reg.putConfig))
+	h("DELETE /config", owner(reg.deleteConfig))
 	h("GET /config/{subject}", reg.getConfig)
-	h("PUT /config/{subject}", reg.putConfig)
-	h("DELETE /config/{subject}", reg.deleteConfig)
+	h("PUT /config/{subject}", owner(reg.putConfig))
+	h("DELETE /config/{subject}", owner(reg.deleteConfig))
 	h("GET /mode", reg.getMode)
-	h("PUT /mode", reg.putMode)
+	h("PUT /mode", owner(reg.putMode))
 	h("GET /mode/{subject}", reg.getMode)
-	h("PUT /mode/{subject}", reg.putMode)
-	h("DELETE /mode/{subject}", reg.deleteMode)
+	h("PUT /mode/{subject}", owner(reg.putMode))
+	h("DELETE /mode/{subject}", owner(reg.deleteMode))
 	h("GET /contracts/{subject}", reg.getContract)
-	h("PUT /contracts/{subject}", reg.putContract)
+	h("PUT /contracts/{subject}", owner(reg.putContract))
+	h("GET /audit", reg.guard(scopeAuthenticated, reg.getAudit))
 	return reg.middleware(mux)
 }
 
@@ -92,6 +105,8 @@ func (reg *Registry) middleware(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: 200}
+		who := &caller{}
+		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, who))
 		defer func() {
 			if p := recover(); p != nil {
 				reg.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", p)
@@ -101,7 +116,11 @@ func (reg *Registry) middleware(mux *http.ServeMux) http.Handler {
 			if r.Method != http.MethodGet || rec.status >= 500 {
 				level = slog.LevelInfo
 			}
-			reg.log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
+			attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start)}
+			if who.id != nil {
+				attrs = append(attrs, by(r))
+			}
+			reg.log.Log(r.Context(), level, "request", attrs...)
 		}()
 		h, pattern := mux.Handler(r)
 		if pattern == "" {

@@ -151,6 +151,18 @@ func (reg *Registry) register(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	ack := declassifyParam(r)
+	// Set by Check on each attempt, for the audit record of the one that commits.
+	var prevInfo map[string]any
+	var declassified []etcdstore.Declassified
+	change := reg.change(r, subject)
+	change.Annotate = func(rec *etcdstore.AuditRecord) {
+		if prevInfo != nil {
+			rec.Before = mustJSON(prevInfo)
+		}
+		rec.After = mustJSON(map[string]any{"version": rec.Version, "id": rec.ID, "classification": schemas.Classification(cand.parsed)})
+		rec.Declassified = declassified
+	}
 	res, err := reg.store.Register(ctx, etcdstore.RegisterRequest{
 		Subject:     subject,
 		SchemaType:  schemas.SchemaTypeAvro,
@@ -159,11 +171,27 @@ func (reg *Registry) register(w http.ResponseWriter, r *http.Request) error {
 		Fingerprint: cand.fingerprint,
 		ID:          req.ID,
 		Version:     req.Version,
+		Change:      change,
 		Check: func(ctx context.Context, live []schemas.VersionRecord) error {
+			prevInfo, declassified = nil, nil
+			var prev avro.Schema
+			prevVersion := 0
+			if n := len(live); n > 0 {
+				var err error
+				if prev, err = reg.parsedByID(ctx, live[n-1].ID); err != nil {
+					return err
+				}
+				prevVersion = live[n-1].Version
+				prevInfo = map[string]any{"version": prevVersion, "id": live[n-1].ID, "classification": schemas.Classification(prev)}
+			}
 			if importing {
 				return nil // IMPORT copies another registry's history verbatim.
 			}
 			if err := reg.checkAgainst(ctx, subject, level, cand.parsed, live); err != nil {
+				return err
+			}
+			var err error
+			if declassified, err = checkPIICarried(subject, prevVersion, prev, cand.parsed, ack); err != nil {
 				return err
 			}
 			return reg.checkContractStillHolds(ctx, subject, cand.parsed)
@@ -173,7 +201,10 @@ func (reg *Registry) register(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if res.Created {
-		reg.log.Info("schema registered", "subject", subject, "id", res.ID, "version", res.Version)
+		reg.log.Info("schema registered", "subject", subject, "id", res.ID, "version", res.Version, by(r))
+		for _, d := range declassified {
+			reg.log.Warn("pii classification removed on purpose", "subject", subject, "version", res.Version, "field", d.Field, "now", d.Now, "rule", d.Reason, by(r))
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]int{"id": res.ID, "version": res.Version})
 	return nil
@@ -328,14 +359,14 @@ func (reg *Registry) deleteSubject(w http.ResponseWriter, r *http.Request) error
 	}
 	var versions []int
 	if boolParam(r, "permanent") {
-		versions, err = reg.store.HardDeleteSubject(ctx, subject)
+		versions, err = reg.store.HardDeleteSubject(ctx, subject, reg.change(r, subject))
 	} else {
-		versions, err = reg.store.SoftDeleteSubject(ctx, subject)
+		versions, err = reg.store.SoftDeleteSubject(ctx, subject, reg.change(r, subject))
 	}
 	if err != nil {
 		return err
 	}
-	reg.log.Info("subject deleted", "subject", subject, "permanent", boolParam(r, "permanent"), "versions", versions)
+	reg.log.Info("subject deleted", "subject", subject, "permanent", boolParam(r, "permanent"), "versions", versions, by(r))
 	writeJSON(w, http.StatusOK, versions)
 	return nil
 }
@@ -355,14 +386,23 @@ func (reg *Registry) deleteVersion(w http.ResponseWriter, r *http.Request) error
 	}
 	var deleted int
 	if boolParam(r, "permanent") {
-		deleted, err = reg.store.HardDeleteVersion(ctx, subject, version)
+		deleted, err = reg.store.HardDeleteVersion(ctx, subject, version, reg.change(r, subject))
 	} else {
-		deleted, err = reg.store.SoftDeleteVersion(ctx, subject, version)
+		deleted, err = reg.store.SoftDeleteVersion(ctx, subject, version, reg.change(r, subject))
 	}
 	if err != nil {
 		return err
 	}
-	reg.log.Info("version deleted", "subject", subject, "version", deleted, "permanent", boolParam(r, "permanent"))
+	reg.log.Info("version deleted", "subject", subject, "version", deleted, "permanent", boolParam(r, "permanent"), by(r))
 	writeJSON(w, http.StatusOK, deleted)
 	return nil
+}
+
+// mustJSON encodes a value built here from JSON-safe parts.
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
