@@ -59,6 +59,12 @@ type registryOpts struct {
 	EtcdEndpoints []string // external etcd
 	EtcdPrefix    string
 	StoreTimeout  time.Duration
+	TokensFile    string // --tokens-file
+	TLSCert       string // --tls-cert (and TLSKey): the registry serves HTTPS
+	TLSKey        string
+	TLSClientCA   string
+	// TLSClient is the client readiness is checked with over HTTPS (trusting TLSCert).
+	TLSClient *http.Client
 }
 
 // registryProc is a running registry subprocess.
@@ -94,12 +100,32 @@ func startRegistry(t testing.TB, name string, o registryOpts) *registryProc {
 	if o.StoreTimeout > 0 {
 		args = append(args, "--store-timeout", o.StoreTimeout.String())
 	}
+	for flag, v := range map[string]string{"--tokens-file": o.TokensFile, "--tls-cert": o.TLSCert, "--tls-key": o.TLSKey, "--tls-client-ca": o.TLSClientCA} {
+		if v != "" {
+			args = append(args, flag, v)
+		}
+	}
 	r := &registryProc{
 		Proc:     testproc.Start(t, name, nil, registryBin, args...),
 		URL:      "http://" + o.Listen,
 		Listen:   o.Listen,
 		EtcdAddr: o.EtcdListen,
 		opts:     o,
+	}
+	if o.TLSCert != "" {
+		r.URL = "https://" + o.Listen
+		var last error
+		if !testproc.Poll(60*time.Second, 20*time.Millisecond, r.Done(), func() bool {
+			resp, err := o.TLSClient.Get(r.URL + "/healthz")
+			if last = err; err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		}) {
+			t.Fatalf("%s not ready over HTTPS at %s (exited: %v): %v", name, r.URL, r.Exited(), last)
+		}
+		return r
 	}
 	testproc.WaitReady(t, r.Proc, r.URL+"/healthz", 60*time.Second, func(status int, body []byte) bool {
 		return status == http.StatusOK
