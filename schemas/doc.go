@@ -22,6 +22,14 @@
 //	mode/global                       ModeRecord {"mode": ...}
 //	mode/subjects/{subject}           ModeRecord for one subject
 //	contracts/{subject}               Contract (governance)
+//	audit/global/{n}                  etcdstore.AuditRecord of a registry-wide config or mode change
+//	audit/subjects/{subject}/{n}      etcdstore.AuditRecord of a change to the subject
+//
+// Audit records are written in the transaction of the change they record and never
+// deleted (a hard delete of a subject keeps them). {n} is a unique, roughly
+// time-ordered name (20-digit Unix nanoseconds, '-', random hex); the key's create
+// revision, the revision of the change itself, is the authoritative order. Readers of
+// contracts (the cache) ignore audit keys.
 //
 // Invariants, kept by etcd transactions in etcdstore:
 //   - schemas/{id} and fingerprints/{fp} are written once and never changed or deleted,
@@ -31,6 +39,9 @@
 //     registry read it (compare on mod revision over the prefix), and a new id only if
 //     ids/next is unchanged; two registries racing on one etcd therefore never hand out
 //     the same id or version: the loser re-reads and retries.
+//   - Every write also compares the subject's contract (and the key it replaces)
+//     against the snapshot it was authorised and audited on, so who may write, and the
+//     before of its audit record, hold for exactly the state written over.
 //
 // # Identity
 //
