@@ -46,7 +46,9 @@
 // mode and contract are changed by that team or an admin; a contract may name another
 // owner only when an admin writes it. The registry-wide /config and /mode are admin
 // only. Re-registering a schema that is already a live version changes nothing and
-// answers its id to any authenticated caller, as a lookup would. The decision is made
+// answers its id to any authenticated caller, as a lookup would (serializers that
+// auto-register still need a token of some team; or set auto.register.schemas=false,
+// which only reads). The decision is made
 // before the request is read and made again by the store on the snapshot it commits
 // over (etcdstore.Change), so an owner changed meanwhile cannot be written past.
 // Messages and logs name the team and the credential's label, never the token.
