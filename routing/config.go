@@ -32,7 +32,29 @@ type Config struct {
 	Dedup                 DedupConfig            `yaml:"dedup"`
 	Sinks                 map[string]SinkConfig  `yaml:"sinks"`
 	Routes                map[string]RouteConfig `yaml:"routes"`
+	// Auth turns on authentication (bearer tokens, client certificates) and producer
+	// authorisation; without a tokens file the router runs open.
+	Auth AuthConfig `yaml:"auth"`
+	// TLS serves the listener over TLS.
+	TLS ListenerTLS `yaml:"tls"`
 }
+
+// AuthConfig names the tokens file (package schemas/auth) the registry shares.
+type AuthConfig struct {
+	TokensFile string `yaml:"tokens_file"`
+}
+
+// ListenerTLS is the listener's certificate and, optionally, the CA that client
+// certificates are verified against (mTLS is then offered, not required: bearer tokens
+// keep working).
+type ListenerTLS struct {
+	CertFile     string `yaml:"cert_file"`
+	KeyFile      string `yaml:"key_file"`
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Enabled reports whether the listener serves TLS.
+func (t ListenerTLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
 // WALConfig sizes the write-ahead log.
 type WALConfig struct {
@@ -279,6 +301,12 @@ func (c *Config) Validate(kinds map[string]SinkKind) error {
 	}
 	if c.WAL.MaxBytes != 0 && c.WAL.MaxBytes < 2*c.WAL.SegmentBytes {
 		add("wal.max_bytes", "must be 0 (unlimited) or at least twice wal.segment_bytes")
+	}
+	if c.TLS.Enabled() && (c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
+		add("tls", "cert_file and key_file are both required to serve TLS")
+	}
+	if c.TLS.ClientCAFile != "" && !c.TLS.Enabled() {
+		add("tls.client_ca_file", "needs tls.cert_file and tls.key_file: client certificates are only offered over TLS")
 	}
 	if len(c.Sinks) == 0 {
 		add("sinks", "at least one sink is required")

@@ -29,6 +29,12 @@ type DeadLetter struct {
 	Reason   string    `json:"reason"`
 	At       time.Time `json:"dead_lettered_at"`
 	Data     []byte    `json:"data,omitempty"` // Avro binary; omitted from listings
+	// Erasure: this is an erasure request the route gave up on (a runtime route past
+	// max_lag, or a store that refused it), not an event; a replay carries it out.
+	Erasure bool `json:"erasure,omitempty"`
+	// Erased: the event's key was erased on this route after it was dead-lettered; its
+	// data is gone (also from the log file) and it is never replayed.
+	Erased bool `json:"erased,omitempty"`
 }
 
 // DeadLetters is the durable dead-letter store: one append-only JSON-lines log per
@@ -138,8 +144,11 @@ func (d *DeadLetters) write(route string, line dlLine) error {
 
 // Add records a dead letter (durable after the next Sync).
 func (d *DeadLetters) Add(route string, ev Event, reason string, now time.Time) error {
-	letter := &DeadLetter{Route: route, Seq: ev.Seq, ID: ev.ID, Contract: ev.Contract, SchemaID: ev.SchemaID,
-		Key: ev.Key, Time: ev.Time, Received: ev.Received, Reason: reason, At: now.UTC(), Data: ev.Data}
+	return d.add(route, &DeadLetter{Route: route, Seq: ev.Seq, ID: ev.ID, Contract: ev.Contract, SchemaID: ev.SchemaID,
+		Key: ev.Key, Time: ev.Time, Received: ev.Received, Reason: reason, At: now.UTC(), Data: ev.Data})
+}
+
+func (d *DeadLetters) add(route string, letter *DeadLetter) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.write(route, dlLine{Op: "add", Letter: letter}); err != nil {
@@ -148,7 +157,7 @@ func (d *DeadLetters) Add(route string, ev Event, reason string, now time.Time) 
 	if d.letters[route] == nil {
 		d.letters[route] = map[uint64]*DeadLetter{}
 	}
-	d.letters[route][ev.Seq] = letter
+	d.letters[route][letter.Seq] = letter
 	return nil
 }
 
@@ -200,27 +209,34 @@ func (d *DeadLetters) List(route string, limit int) []DeadLetter {
 }
 
 // Replay appends a route's live dead letters to the WAL again, addressed to that route
-// only, and marks them replayed. It returns how many were replayed and the bytes of
-// their data (the route's backlog grows by both).
-func (d *DeadLetters) Replay(ctx context.Context, route string, w *wal.WAL) (events, dataBytes int, err error) {
+// only, and marks them replayed. It returns how many letters were replayed, how many
+// of them are events (erasure requests are replayed too, as erasure requests) and the
+// bytes of their data (the route's backlog grows by the events and their bytes).
+// Letters whose key was erased since stay as they are.
+func (d *DeadLetters) Replay(ctx context.Context, route string, w *wal.WAL) (replayed, events, dataBytes int, err error) {
 	d.mu.Lock()
 	letters := make([]*DeadLetter, 0, len(d.letters[route]))
 	for _, l := range d.letters[route] {
-		letters = append(letters, l)
+		if !l.Erased {
+			letters = append(letters, l)
+		}
 	}
 	d.mu.Unlock()
 	if len(letters) == 0 {
-		return 0, 0, nil
+		return 0, 0, 0, nil
 	}
 	sort.Slice(letters, func(i, j int) bool { return letters[i].Seq < letters[j].Seq })
 	payloads := make([][]byte, len(letters))
 	for i, l := range letters {
 		dataBytes += len(l.Data)
+		if !l.Erasure {
+			events++
+		}
 		payloads[i] = AppendRecord(nil, &Record{Event: Event{ID: l.ID, Contract: l.Contract, SchemaID: l.SchemaID,
-			Key: l.Key, Time: l.Time, Received: l.Received, Data: l.Data}, Routes: []string{route}, Replay: true})
+			Key: l.Key, Time: l.Time, Received: l.Received, Data: l.Data}, Routes: []string{route}, Replay: true, Erasure: l.Erasure})
 	}
 	if _, _, err := w.Append(ctx, payloads); err != nil {
-		return 0, 0, fmt.Errorf("replaying dead letters: %w", err)
+		return 0, 0, 0, fmt.Errorf("replaying dead letters: %w", err)
 	}
 	d.mu.Lock()
 	var errs []error
@@ -230,9 +246,9 @@ func (d *DeadLetters) Replay(ctx context.Context, route string, w *wal.WAL) (eve
 	}
 	d.mu.Unlock()
 	if err := errors.Join(errs...); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	return len(letters), dataBytes, d.Sync()
+	return len(letters), events, dataBytes, d.Sync()
 }
 
 type dlCount struct {
@@ -247,7 +263,9 @@ func (d *DeadLetters) Counts() []dlCount {
 	agg := map[[2]string]int64{}
 	for route, m := range d.letters {
 		for _, l := range m {
-			agg[[2]string{route, LedgerKey(l.Contract, l.Time)}]++
+			if !l.Erasure { // not an event: the ledger does not count it
+				agg[[2]string{route, LedgerKey(l.Contract, l.Time)}]++
+			}
 		}
 	}
 	out := make([]dlCount, 0, len(agg))
@@ -267,4 +285,52 @@ func (d *DeadLetters) Close() error {
 	}
 	d.logs = map[string]*dlLog{}
 	return err
+}
+
+// EraseKey marks a route's live dead letters of contract's key, dead-lettered before
+// the erasure request at sequence before, erased: their data is dropped and they are
+// never replayed (they stay listed, and counted, as dead-lettered). The route's log is
+// then rewritten with the live letters only, so the erased data leaves the disk too.
+// It returns how many letters it erased.
+func (d *DeadLetters) EraseKey(route, contract, key string, before uint64) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, l := range d.letters[route] {
+		if !l.Erasure && !l.Erased && l.Seq < before && l.Contract == contract && l.Key == key {
+			l.Erased, l.Data = true, nil
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	return n, d.compact(route)
+}
+
+// compact rewrites a route's log as one add line per live letter: temp file, fsync,
+// rename, fsync directory. d.mu is held.
+func (d *DeadLetters) compact(route string) error {
+	if l, ok := d.logs[route]; ok {
+		err := l.w.Flush()
+		err = errors.Join(err, l.f.Close())
+		delete(d.logs, route)
+		if err != nil {
+			return err
+		}
+	}
+	letters := make([]*DeadLetter, 0, len(d.letters[route]))
+	for _, l := range d.letters[route] {
+		letters = append(letters, l)
+	}
+	sort.Slice(letters, func(i, j int) bool { return letters[i].Seq < letters[j].Seq })
+	var buf []byte
+	for _, l := range letters {
+		raw, err := json.Marshal(dlLine{Op: "add", Letter: l})
+		if err != nil {
+			return err
+		}
+		buf = append(append(buf, raw...), '\n')
+	}
+	return writeFileAtomic(filepath.Join(d.dir, route+".log"), buf)
 }

@@ -127,7 +127,7 @@ func (w *idWindow) refill(l *wal.WAL, now time.Time) error {
 			break
 		}
 		r, err := DecodeRecord(rec.Seq, rec.Payload)
-		if err != nil || r.Replay || r.Received.Before(cutoff) || !r.producerID {
+		if err != nil || r.Replay || r.Erasure || r.Received.Before(cutoff) || !r.producerID {
 			continue // undecodable records are the routes' to dead-letter
 		}
 		w.mu.Lock()

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/waybill-data/waybill/routing/wal"
+	"github.com/waybill-data/waybill/schemas/auth"
 )
 
 // eventResult is one event's fate in an intake answer.
@@ -46,6 +47,8 @@ func (rt *Router) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/deadletters", rt.handleListDeadLetters)
 	mux.HandleFunc("POST /v1/deadletters/replay", rt.handleReplay)
 	mux.HandleFunc("GET /v1/ledger", rt.handleLedger)
+	mux.HandleFunc("POST /v1/erasure", rt.handleErasure)
+	mux.HandleFunc("GET /v1/erasure", rt.handleListErasures)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(rt.metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -87,6 +90,10 @@ func (rt *Router) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool
 func (rt *Router) handleJSONEvents(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	defer func() { rt.metrics.intakeLatency.Observe(time.Since(start).Seconds()) }()
+	id, ok := rt.authenticate(w, r)
+	if !ok {
+		return
+	}
 	body, ok := rt.readBody(w, r)
 	if !ok {
 		return
@@ -104,7 +111,7 @@ func (rt *Router) handleJSONEvents(w http.ResponseWriter, r *http.Request) {
 	records := make([]*Record, len(raws))
 	rejections := make([]*rejection, len(raws))
 	payloads := make([][]byte, len(raws))
-	rt.prepareAll(raws, received, records, rejections, payloads)
+	rt.prepareAll(id, raws, received, records, rejections, payloads)
 	rt.commit(r.Context(), w, records, rejections, payloads)
 }
 
@@ -115,9 +122,9 @@ const parallelPrepareMin = 128
 
 // prepareAll validates raws into records (or rejections) and encodes each record's
 // WAL payload, index by index.
-func (rt *Router) prepareAll(raws []rawEvent, received time.Time, records []*Record, rejections []*rejection, payloads [][]byte) {
+func (rt *Router) prepareAll(id *auth.Identity, raws []rawEvent, received time.Time, records []*Record, rejections []*rejection, payloads [][]byte) {
 	prepare := func(i int) {
-		records[i], rejections[i] = rt.prepareJSON(raws[i], received)
+		records[i], rejections[i] = rt.prepareJSON(id, raws[i], received)
 		if records[i] != nil {
 			payloads[i] = AppendRecord(nil, records[i])
 		}
@@ -145,6 +152,10 @@ func (rt *Router) prepareAll(raws []rawEvent, received time.Time, records []*Rec
 func (rt *Router) handleAvroEvent(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	defer func() { rt.metrics.intakeLatency.Observe(time.Since(start).Seconds()) }()
+	id, ok := rt.authenticate(w, r)
+	if !ok {
+		return
+	}
 	body, ok := rt.readBody(w, r)
 	if !ok {
 		return
@@ -158,7 +169,7 @@ func (rt *Router) handleAvroEvent(w http.ResponseWriter, r *http.Request) {
 			d.routes = append(d.routes, part)
 		}
 	}
-	rec, rej := rt.prepareAvro(r.PathValue("subject"), body, d, rt.now().UTC())
+	rec, rej := rt.prepareAvro(id, r.PathValue("subject"), body, d, rt.now().UTC())
 	rt.commit(r.Context(), w, []*Record{rec}, []*rejection{rej}, nil)
 }
 
@@ -172,6 +183,7 @@ func (rt *Router) commit(ctx context.Context, w http.ResponseWriter, records []*
 	var claimed []string
 	firstOf := map[string]int{} // a producer id → its first index in this request
 	saturated := false
+	notAuthorized := 0
 	for i, rec := range records {
 		if rec != nil {
 			if full := rt.saturatedRoutes(rec.Routes); len(full) > 0 {
@@ -200,6 +212,9 @@ func (rt *Router) commit(ctx context.Context, w http.ResponseWriter, records []*
 		if rej := rejections[i]; rej != nil {
 			answer.Events[i] = eventResult{Index: i, Status: "rejected", Reason: rej.Reason, Field: rej.Field, Error: rej.Message}
 			answer.Rejected++
+			if rej.Reason == ReasonNotAuthorized {
+				notAuthorized++
+			}
 			rt.metrics.rejected.WithLabelValues(rej.Reason).Inc()
 			continue
 		}
@@ -247,6 +262,8 @@ func (rt *Router) commit(ctx context.Context, w http.ResponseWriter, records []*
 		status = http.StatusMultiStatus
 	case saturated:
 		status = http.StatusServiceUnavailable
+	case notAuthorized == answer.Rejected:
+		status = http.StatusForbidden // every event was refused for the caller's team
 	default:
 		status = http.StatusUnprocessableEntity
 	}
@@ -268,6 +285,10 @@ func (rt *Router) saturatedRoutes(names []string) []string {
 }
 
 func (rt *Router) handleListDeadLetters(w http.ResponseWriter, r *http.Request) {
+	id, ok := rt.authenticate(w, r)
+	if !ok {
+		return
+	}
 	route := r.URL.Query().Get("route")
 	if route != "" && rt.routes[route] == nil {
 		writeProblem(w, http.StatusNotFound, "unknown route %q", route)
@@ -282,7 +303,20 @@ func (rt *Router) handleListDeadLetters(w http.ResponseWriter, r *http.Request) 
 		}
 		limit = n
 	}
-	letters := rt.dead.List(route, limit)
+	var letters []DeadLetter
+	if id.Admin {
+		letters = rt.dead.List(route, limit)
+	} else {
+		// A team sees the dead letters of the contracts it owns.
+		for _, l := range rt.dead.List(route, 0) {
+			if c, ok := rt.contracts.Contract(l.Contract); ok && c.Owner == id.Team {
+				letters = append(letters, l)
+				if len(letters) == limit {
+					break
+				}
+			}
+		}
+	}
 	if letters == nil {
 		letters = []DeadLetter{}
 	}
@@ -290,22 +324,35 @@ func (rt *Router) handleListDeadLetters(w http.ResponseWriter, r *http.Request) 
 }
 
 func (rt *Router) handleReplay(w http.ResponseWriter, r *http.Request) {
+	id, ok := rt.authenticate(w, r)
+	if !ok {
+		return
+	}
+	if !id.Admin {
+		forbid(w, "team %q may not replay dead letters: a route's dead letters span the contracts of many teams, so replay is for admins", id.Team)
+		return
+	}
 	route := r.URL.Query().Get("route")
 	if rt.routes[route] == nil {
 		writeProblem(w, http.StatusNotFound, "unknown route %q: give ?route=NAME", route)
 		return
 	}
-	n, size, err := rt.dead.Replay(r.Context(), route, rt.wal)
+	n, events, size, err := rt.dead.Replay(r.Context(), route, rt.wal)
 	if err != nil {
 		writeProblem(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}
-	rt.routes[route].addBacklog(n, size, rt.now())
-	rt.log.Info("dead letters replayed", "route", route, "events", n)
-	writeJSON(w, http.StatusOK, map[string]any{"route": route, "replayed": n})
+	if events > 0 {
+		rt.routes[route].addBacklog(events, size, rt.now())
+	}
+	rt.log.Info("dead letters replayed", "route", route, "events", events, "erasures", n-events)
+	writeJSON(w, http.StatusOK, map[string]any{"route": route, "replayed": n, "erasures": n - events})
 }
 
-func (rt *Router) handleLedger(w http.ResponseWriter, _ *http.Request) {
+func (rt *Router) handleLedger(w http.ResponseWriter, r *http.Request) {
+	if _, ok := rt.authenticate(w, r); !ok {
+		return
+	}
 	rows, err := rt.LedgerRows()
 	if err != nil {
 		writeProblem(w, http.StatusInternalServerError, "%v", err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/waybill-data/waybill/routing/avrojson"
 	"github.com/waybill-data/waybill/schemas"
+	"github.com/waybill-data/waybill/schemas/auth"
 	"github.com/waybill-data/waybill/schemas/cache"
 )
 
@@ -41,6 +42,7 @@ const (
 	ReasonRouteUnknown       = "route_not_configured"
 	ReasonBackpressure       = "backpressure"
 	ReasonDuplicateInFlight  = "duplicate_in_flight"
+	ReasonNotAuthorized      = "not_authorized" // the caller's team may not produce to the contract (auth.go)
 )
 
 // rejection is why one event was not accepted.
@@ -54,8 +56,8 @@ func reject(reason, field, format string, args ...any) *rejection {
 	return &rejection{Reason: reason, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// prepareJSON validates one JSON event and builds its record.
-func (rt *Router) prepareJSON(ev rawEvent, received time.Time) (*Record, *rejection) {
+// prepareJSON validates one JSON event of caller id and builds its record.
+func (rt *Router) prepareJSON(id *auth.Identity, ev rawEvent, received time.Time) (*Record, *rejection) {
 	if !json.Valid(ev.Text) {
 		var probe any
 		err := json.Unmarshal(ev.Text, &probe) // only for its precise message
@@ -78,6 +80,9 @@ func (rt *Router) prepareJSON(ev rawEvent, received time.Time) (*Record, *reject
 	if rej != nil {
 		return nil, rej
 	}
+	if rej := rt.authorizeProduce(id, env.Contract, contract); rej != nil {
+		return nil, rej
+	}
 	// Straight from the JSON text to Avro binary: no intermediate Go values.
 	data, err := avrojson.EncodeJSON(nil, schema.Avro, env.Data)
 	if err != nil {
@@ -87,14 +92,18 @@ func (rt *Router) prepareJSON(ev rawEvent, received time.Time) (*Record, *reject
 	return rt.finishRecord(rec, contract, schema.Avro, env.Key, env.Time, env.Routes)
 }
 
-// prepareAvro validates one Confluent wire-format event with header directions.
-func (rt *Router) prepareAvro(subject string, body []byte, d directions, received time.Time) (*Record, *rejection) {
+// prepareAvro validates one Confluent wire-format event of caller id with header
+// directions.
+func (rt *Router) prepareAvro(id *auth.Identity, subject string, body []byte, d directions, received time.Time) (*Record, *rejection) {
 	if len(body) < 5 || body[0] != 0 {
 		return nil, reject(ReasonMalformed, "body", "body is not in the Confluent wire format (magic byte 0x00, 4-byte schema id, Avro binary)")
 	}
-	id := int(uint32(body[1])<<24 | uint32(body[2])<<16 | uint32(body[3])<<8 | uint32(body[4]))
-	contract, version, schema, rej := rt.resolveContract(subject, &id)
+	schemaID := int(uint32(body[1])<<24 | uint32(body[2])<<16 | uint32(body[3])<<8 | uint32(body[4]))
+	contract, version, schema, rej := rt.resolveContract(subject, &schemaID)
 	if rej != nil {
+		return nil, rej
+	}
+	if rej := rt.authorizeProduce(id, subject, contract); rej != nil {
 		return nil, rej
 	}
 	data := body[5:]

@@ -96,7 +96,7 @@ func (l *Ledger) catchUp() error {
 			return nil
 		}
 		r, err := l.decode(rec.Seq, rec.Payload)
-		if err == nil && !r.Replay {
+		if err == nil && !r.Replay && !r.Erasure { // erasure requests are not events
 			// Runs of records share contract, hour and routes: build their counter
 			// names once per run, not once per record.
 			if key := keys.of(r.Contract, r.Time); key != lastKey || !slices.Equal(r.Routes, lastRoutes) {

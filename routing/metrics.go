@@ -21,6 +21,8 @@ type Metrics struct {
 	intakeLatency   prometheus.Histogram
 	walFsync        prometheus.Histogram
 	walBytes        prometheus.Gauge
+	unauthenticated prometheus.Counter
+	erasures        *prometheus.CounterVec
 }
 
 // NewMetrics registers the router's metrics on reg (a new registry when nil).
@@ -51,9 +53,13 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		walFsync: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "waybill_wal_fsync_seconds",
 			Help: "Duration of the WAL's group-commit fsync.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
 		walBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "waybill_wal_bytes", Help: "Bytes in WAL segments on disk."}),
+		unauthenticated: prometheus.NewCounter(prometheus.CounterOpts{Name: "waybill_unauthenticated_requests_total",
+			Help: "Requests refused 401: no credential, an unknown or an expired one."}),
+		erasures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "waybill_route_erasures_total",
+			Help: "Erasure requests a latest-mode route carried out (outcome erased) or gave up on (dead_lettered)."}, []string{"route", "outcome"}),
 	}
 	reg.MustRegister(m.accepted, m.rejected, m.duplicates, m.delivered, m.failed, m.deadLettered, m.deliveryLatency, m.deliveryLag,
-		m.intakeLatency, m.walFsync, m.walBytes)
+		m.intakeLatency, m.walFsync, m.walBytes, m.unauthenticated, m.erasures)
 	return m
 }
 

@@ -16,6 +16,11 @@ type Record struct {
 	// Replay marks a dead letter sent again: the ledger counted it as accepted the
 	// first time, so it must not be counted again.
 	Replay bool
+	// Erasure marks an erasure request (erasure.go), not an event: Routes are the
+	// latest-mode routes that must remove Key of Contract, in WAL order with the events
+	// before and after it. ID is the request's id, Time and Received when it was made,
+	// Data is empty.
+	Erasure bool
 	// producerID: the producer chose the id (it may resend it; see dedup.go), rather
 	// than the router generating it.
 	producerID bool
@@ -27,6 +32,7 @@ const recordVersion = 1
 const (
 	flagReplay     = 1
 	flagProducerID = 2
+	flagErasure    = 4
 )
 
 // maxRoutesPerRecord bounds decoding work on a corrupt payload.
@@ -39,7 +45,8 @@ const maxRoutesPerRecord = 256
 //
 //	u8   version (= 1)
 //	u8   flags: bit 0 = replay of a dead letter; bit 1 = the producer chose the event
-//	     id (the router generated it otherwise); other bits zero
+//	     id (the router generated it otherwise); bit 2 = an erasure request, not an
+//	     event (its data is empty); other bits zero
 //	str  event id
 //	str  contract (subject)
 //	uvar schema id
@@ -55,6 +62,9 @@ func AppendRecord(dst []byte, r *Record) []byte {
 	}
 	if r.producerID {
 		flags |= flagProducerID
+	}
+	if r.Erasure {
+		flags |= flagErasure
 	}
 	dst = append(dst, recordVersion, flags)
 	dst = appendString(dst, r.ID)
@@ -90,10 +100,10 @@ func DecodeRecord(seq uint64, p []byte) (*Record, error) {
 		return nil, fmt.Errorf("record %d: unknown payload version %d", seq, v)
 	}
 	flags := d.byte()
-	if flags&^(flagReplay|flagProducerID) != 0 {
+	if flags&^(flagReplay|flagProducerID|flagErasure) != 0 {
 		return nil, fmt.Errorf("record %d: unknown flags %#x", seq, flags)
 	}
-	r := &Record{Replay: flags&flagReplay != 0, producerID: flags&flagProducerID != 0}
+	r := &Record{Replay: flags&flagReplay != 0, producerID: flags&flagProducerID != 0, Erasure: flags&flagErasure != 0}
 	r.Seq = seq
 	r.ID = d.string()
 	r.Contract = d.string()

@@ -33,6 +33,10 @@ type route struct {
 	backlogBytes  atomic.Int64
 	oldestPending atomic.Int64 // unix nanos of the oldest undelivered event's receipt; 0 = none
 	done          chan struct{}
+
+	// erasure is an erasure request collect stopped at (erasure.go): the loop carries
+	// it out after the events before it, before the cursor passes it.
+	erasure *Record
 }
 
 // routeState is persisted atomically (temp, fsync, rename) at routes/{name}.json: the
@@ -95,7 +99,7 @@ func (r *route) start(ctx context.Context) error {
 		if !ok {
 			break
 		}
-		if ev, err := DecodeRecord(rec.Seq, rec.Payload); err == nil && ev.HasRoute(r.name) {
+		if ev, err := DecodeRecord(rec.Seq, rec.Payload); err == nil && !ev.Erasure && ev.HasRoute(r.name) {
 			r.addBacklog(1, len(ev.Data), ev.Received)
 		}
 	}
@@ -140,6 +144,12 @@ func (r *route) loop(ctx context.Context, rd *wal.Reader) {
 				return // shutting down: the cursor stays before this batch
 			}
 		}
+		if e := r.erasure; e != nil {
+			r.erasure = nil
+			if err := r.erase(ctx, e); err != nil {
+				return // shutting down: the next start erases again (erasure is idempotent)
+			}
+		}
 		if err := r.advanceRetrying(ctx, last); err != nil {
 			return // shutting down: the next start re-delivers from the saved cursor
 		}
@@ -171,7 +181,9 @@ func (r *route) advanceRetrying(ctx context.Context, last uint64) error {
 
 // collect reads the next batch: events routed here, up to the batch limits, waiting at
 // most max_wait after the first one. Records for other routes are passed over; last is
-// the highest sequence read, so the cursor can move past them too.
+// the highest sequence read, so the cursor can move past them too. An erasure request
+// for this route ends the batch (r.erasure), so that it is carried out after the
+// events accepted before it and before those after it.
 func (r *route) collect(ctx context.Context, rd *wal.Reader) (events []Event, last uint64, err error) {
 	waitCtx := ctx
 	var size int64
@@ -201,6 +213,10 @@ func (r *route) collect(ctx context.Context, rd *wal.Reader) (events []Event, la
 			// as a dead letter rather than dropping it.
 			r.deadLetterRaw(rec, err)
 			continue
+		}
+		if dr.Erasure && dr.HasRoute(r.name) {
+			r.erasure = dr
+			return events, last, nil
 		}
 		if !dr.HasRoute(r.name) {
 			if len(events) == 0 && scanned >= 8192 {

@@ -14,6 +14,7 @@ import (
 	"github.com/hamba/avro/v2"
 
 	"github.com/waybill-data/waybill/routing/wal"
+	"github.com/waybill-data/waybill/schemas/auth"
 )
 
 // Router accepts events, makes them durable in the WAL and delivers them per route.
@@ -30,8 +31,11 @@ type Router struct {
 	now       func() time.Time
 
 	freshness ContractFreshness // nil: readiness does not look at the contract cache
+	auth      *auth.Authority   // nil: authentication is off (auth.go)
+	audit     AuditLog          // nil: erasure requests are only logged (erasure.go)
 	closing   atomic.Bool       // BeginShutdown or Close was called
 	walFull   atomic.Bool       // the last append hit the WAL's disk budget
+	erasures  erasureWaiters    // POST /v1/erasure requests waiting for their routes
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -56,6 +60,11 @@ type Options struct {
 	// Freshness of the contract cache, for /readyz. Nil: Contracts, when it implements
 	// ContractFreshness (the registry's watch cache does); else not checked.
 	Freshness ContractFreshness
+	// Authority authenticates callers and authorises producers (auth.go). Nil: the
+	// router runs open, every caller may do anything.
+	Authority *auth.Authority
+	// Audit records erasure requests (erasure.go). Nil: they are only logged.
+	Audit AuditLog
 }
 
 // New opens the WAL and the durable state under cfg.StateDir and prepares one delivery
@@ -87,7 +96,7 @@ func New(opts Options) (*Router, error) {
 		return nil, fmt.Errorf("opening WAL: %w", err)
 	}
 	rt := &Router{cfg: cfg, contracts: opts.Contracts, wal: w, log: log, now: time.Now, metrics: metrics, routes: map[string]*route{},
-		freshness: opts.Freshness}
+		freshness: opts.Freshness, auth: opts.Authority, audit: opts.Audit}
 	if rt.freshness == nil {
 		rt.freshness, _ = opts.Contracts.(ContractFreshness)
 	}

@@ -9,6 +9,9 @@ import (
 type Version struct {
 	ID   string    `json:"id"`
 	Time time.Time `json:"time"`
+	// Erased, in a route's sample: the key was erased on the route (erasure.go) after
+	// this version was delivered, and nothing newer was delivered since.
+	Erased bool `json:"erased,omitempty"`
 }
 
 // Newer reports whether v comes after w in latest-mode order (time to the

@@ -327,6 +327,12 @@ func (rep *Report) checkLatest(ctx context.Context, t Target, snaps []fleet.Snap
 			kc := KeyCheck{Route: t.Route.Name, Contract: c, Key: k, Want: want[c][k]}
 			g, ok := got[k]
 			switch {
+			case kc.Want.Erased && !ok:
+				kc.Verdict = OK // erased, and nothing delivered since
+			case kc.Want.Erased && g.ID == kc.Want.ID:
+				kc.Verdict, kc.Explanation = Unexpected, fmt.Sprintf("the key was erased, but the store still holds the erased version %s", describe(g))
+			case kc.Want.Erased && kc.Want.Newer(g):
+				kc.Verdict = OK // an older event accepted after the erasure re-created the record
 			case !ok:
 				kc.Verdict, kc.Explanation = Missing, fmt.Sprintf("the store holds nothing for the key; newest delivered is %s", describe(kc.Want))
 			case g.ID == kc.Want.ID:

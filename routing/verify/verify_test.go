@@ -228,3 +228,31 @@ func TestLatestChecksOnlyKeysBelowEveryRoutersBound(t *testing.T) {
 		t.Fatalf("checked %+v; want only %s (the other key is above the full router's bound)", rep.Keys, low)
 	}
 }
+
+// TestLatestErasedKeys: a sampled key marked erased is expected to be absent, or to
+// hold only an older event accepted after the erasure; the erased version itself
+// still in the store is a difference.
+func TestLatestErasedKeys(t *testing.T) {
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	erased := func(id string) routing.Version { return routing.Version{ID: id, Time: at, Erased: true} }
+	snaps := []fleet.Snapshot{{Router: "r1", Latest: map[string]routing.LatestSample{"profiles": {Below: routing.NoBound,
+		Versions: map[string]routing.Version{"c|gone": erased("e1"), "c|kept": erased("e2"), "c|late": erased("e3")}}}}}
+	inv := &fakeInventory{versions: map[string]routing.Version{
+		"kept": {ID: "e2", Time: at},                   // the erasure did not happen
+		"late": {ID: "e0", Time: at.Add(-time.Minute)}, // an older event accepted after the erasure
+	}}
+	rep, err := Run(context.Background(), []Target{{Route: routing.Route{Name: "profiles", Mode: routing.Latest}, Inventory: inv}}, snaps, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"gone": OK, "kept": Unexpected, "late": OK}
+	for _, k := range rep.Keys {
+		if want[k.Key] != k.Verdict {
+			t.Errorf("key %s: %s (%s), want %s", k.Key, k.Verdict, k.Explanation, want[k.Key])
+		}
+		delete(want, k.Key)
+	}
+	if len(want) != 0 || rep.Differences != 1 {
+		t.Fatalf("unchecked keys %v; differences %d, want 1", want, rep.Differences)
+	}
+}
