@@ -43,6 +43,9 @@ func (k Keys) SubjectMode(subject string) string   { return k.SubjectModePrefix(
 func (k Keys) ContractsPrefix() string             { return k.Prefix + "contracts/" }
 func (k Keys) Contract(subject string) string      { return k.ContractsPrefix() + escape(subject) }
 
+// AuditPrefix holds the audit trail (etcdstore's audit.go); readers of contracts skip it.
+func (k Keys) AuditPrefix() string { return k.Prefix + "audit/" }
+
 // KeyKind says what a key under the prefix holds.
 type KeyKind int
 

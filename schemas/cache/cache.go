@@ -579,14 +579,26 @@ func (c *Cache) relist(ctx context.Context) error {
 	}
 }
 
-// list reads every key under the prefix, in pages, all at the revision of the first page.
+// list reads every key under the prefix but the audit trail (which only grows, and
+// which routers never need), in pages, all at the revision of the first page.
 func (c *Cache) list(ctx context.Context) ([]change, int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.listTimeout)
 	defer cancel()
-	end := clientv3.GetPrefixRangeEnd(c.keys.Prefix)
-	from := c.keys.Prefix
+	audit := c.keys.AuditPrefix()
 	var rev int64
 	var out []change
+	for _, r := range [][2]string{{c.keys.Prefix, audit}, {clientv3.GetPrefixRangeEnd(audit), clientv3.GetPrefixRangeEnd(c.keys.Prefix)}} {
+		var err error
+		if out, rev, err = c.listRange(ctx, r[0], r[1], rev, out); err != nil {
+			return nil, 0, err
+		}
+	}
+	return out, rev, nil
+}
+
+// listRange appends the keys in [from, end) at revision rev (0: the current one, which
+// it returns).
+func (c *Cache) listRange(ctx context.Context, from, end string, rev int64, out []change) ([]change, int64, error) {
 	for {
 		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(c.listPage)}
 		if rev != 0 {
