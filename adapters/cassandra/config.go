@@ -10,6 +10,7 @@ import (
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
+	"github.com/waybill-data/waybill/adapters/tlsopt"
 	"github.com/waybill-data/waybill/routing"
 )
 
@@ -62,6 +63,11 @@ type Config struct {
 	MaxBatchBytes      routing.ByteSize `yaml:"max_batch_bytes"`
 	// Concurrency is how many requests one Write keeps in flight (default 8).
 	Concurrency int `yaml:"concurrency"`
+	// TLS turns on client-to-node encryption (package adapters/tlsopt): the CA that
+	// signed the nodes' certificates (else the system's roots), a client certificate
+	// when the cluster requires one, the server name to verify (default: each host
+	// dialled). Without it the connection is plain.
+	TLS *tlsopt.Config `yaml:"tls"`
 }
 
 // ConsistencyConfig names write consistency levels per path class: ONE, TWO, THREE,
@@ -77,8 +83,8 @@ func (c Config) String() string {
 	if c.Password != "" {
 		pw = "[REDACTED]"
 	}
-	return fmt.Sprintf("cassandra{hosts=%v port=%d keyspace=%q local_dc=%q username=%q password=%s consistency={analytic=%s runtime=%s} timeout=%s create_tables=%t}",
-		c.Hosts, c.port(), c.Keyspace, c.LocalDC, c.Username, pw, c.consistencyName(routing.Analytic), c.consistencyName(routing.Runtime), c.timeout(), c.CreateTables)
+	return fmt.Sprintf("cassandra{hosts=%v port=%d keyspace=%q local_dc=%q username=%q password=%s consistency={analytic=%s runtime=%s} timeout=%s create_tables=%t tls=%s}",
+		c.Hosts, c.port(), c.Keyspace, c.LocalDC, c.Username, pw, c.consistencyName(routing.Analytic), c.consistencyName(routing.Runtime), c.timeout(), c.CreateTables, c.TLS)
 }
 
 // GoString keeps secrets out of %#v too.
@@ -211,6 +217,7 @@ func (c Config) Validate(path string) []error {
 	if c.Concurrency < 0 || c.Concurrency > 256 {
 		errs = append(errs, fmt.Errorf("%s: must be between 1 and 256 (0 for the default %d), got %d", at("concurrency"), DefaultConcurrency, c.Concurrency))
 	}
+	errs = append(errs, c.TLS.Validate(at("tls"))...)
 	return errs
 }
 

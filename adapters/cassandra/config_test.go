@@ -140,7 +140,7 @@ func TestConsistencyPerClass(t *testing.T) {
 func TestClusterConfig(t *testing.T) {
 	c := Config{Hosts: []string{"h1", "h2:9142"}, Port: 9043, Keyspace: "k", LocalDC: "dc1", Username: "u", Password: "p",
 		Timeout: routing.Duration(3 * time.Second)}
-	cl := c.cluster(slog.New(slog.DiscardHandler))
+	cl := c.cluster(slog.New(slog.DiscardHandler), nil)
 	if cl.Port != 9043 || cl.ProtoVersion != 4 || cl.Timeout != 3*time.Second || cl.ConnectTimeout != DefaultConnectTimeout ||
 		cl.Consistency != gocql.LocalQuorum || strings.Join(cl.Hosts, ",") != "h1,h2:9142" {
 		t.Errorf("cluster config %+v", cl)

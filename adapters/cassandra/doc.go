@@ -160,5 +160,20 @@
 // # Configuration
 //
 // Config has yaml tags; Validate is pure and reports every problem with its path;
-// String, GoString and LogValue never show the password. TLS is not supported yet.
+// String, GoString and LogValue never show the password.
+//
+// # TLS
+//
+// A tls section (package adapters/tlsopt) turns client-to-node encryption on, through
+// the driver's SslOptions: the nodes' certificates are verified against ca_file (else
+// the system's roots) for each host dialled or server_name, with a client certificate
+// (cert_file, key_file) when the cluster requires one (require_client_auth). Files are
+// read when the sink is created; an error names the file, never a key.
+//
+// # Erasure
+//
+// The sink is a routing.Eraser for latest routes: Erase reads the key's row write time
+// and deletes the partition USING TIMESTAMP that write time, so the tombstone covers
+// the erased version and anything older; see Erase for what that means for events
+// accepted after an erasure.
 package cassandra

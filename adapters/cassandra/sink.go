@@ -2,6 +2,7 @@ package cassandra
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"github.com/waybill-data/waybill/adapters/avrovalue"
+	"github.com/waybill-data/waybill/adapters/tlsopt"
 	"github.com/waybill-data/waybill/routing"
 	"github.com/waybill-data/waybill/routing/target"
 )
@@ -24,6 +26,7 @@ var timePlaceholders = []string{"date", "hour", "yyyy", "MM", "dd", "yyyy.MM"}
 type Sink struct {
 	cfg  Config
 	log  *slog.Logger
+	tls  *tls.Config  // loaded from cfg.TLS by New; nil: plain connections
 	life sync.RWMutex // Write holds it shared, Close exclusively
 
 	connecting sync.Mutex // one session creation at a time
@@ -54,8 +57,15 @@ func New(cfg Config, logger *slog.Logger) (*Sink, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("sink", "cassandra")
+	tlsConfig, err := cfg.TLS.Load()
+	if err != nil {
+		return nil, fmt.Errorf("cassandra: %w", err)
+	}
+	if cfg.TLS != nil && cfg.TLS.InsecureSkipVerify {
+		logger.Warn("cassandra: " + tlsopt.ErrInsecure.Error())
+	}
 	logger.Debug("cassandra sink created", "config", cfg)
-	return &Sink{cfg: cfg, log: logger,
+	return &Sink{cfg: cfg, log: logger, tls: tlsConfig,
 		tmpls: map[string]*target.Template{}, names: map[string]string{}, defs: map[defKey]*tableDef{}, ready: map[defKey]bool{}}, nil
 }
 
@@ -93,7 +103,7 @@ func (s *Sink) connect() (*gocql.Session, error) {
 	case session != nil && !session.Closed():
 		return session, nil
 	}
-	session, err := s.cfg.cluster(s.log).CreateSession()
+	session, err := s.cfg.cluster(s.log, s.tls).CreateSession()
 	if err != nil {
 		return nil, &WriteError{Op: "connecting to " + strings.Join(s.cfg.Hosts, ","), Err: err}
 	}
@@ -107,8 +117,8 @@ func (s *Sink) connect() (*gocql.Session, error) {
 	return session, nil
 }
 
-// cluster is the driver's configuration.
-func (c Config) cluster(log *slog.Logger) *gocql.ClusterConfig {
+// cluster is the driver's configuration; tlsConfig (from c.TLS) turns encryption on.
+func (c Config) cluster(log *slog.Logger, tlsConfig *tls.Config) *gocql.ClusterConfig {
 	cl := gocql.NewCluster(c.Hosts...)
 	cl.Port = c.port()
 	cl.ProtoVersion = 4
@@ -126,6 +136,11 @@ func (c Config) cluster(log *slog.Logger) *gocql.ClusterConfig {
 	}
 	if c.Username != "" {
 		cl.Authenticator = gocql.PasswordAuthenticator{Username: c.Username, Password: c.Password}
+	}
+	if tlsConfig != nil {
+		// The tls.Config decides verification; EnableHostVerification would override
+		// insecure_skip_verify (the driver's SslOptions table).
+		cl.SslOpts = &gocql.SslOptions{Config: tlsConfig, EnableHostVerification: !tlsConfig.InsecureSkipVerify}
 	}
 	cl.Logger = driverLogger{log}
 	return cl

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/waybill-data/waybill/adapters/tlsopt"
 	"github.com/waybill-data/waybill/routing"
 )
 
@@ -53,12 +54,16 @@ type Config struct {
 	// MaxBulkBytes bounds one bulk request body (default 5 MiB); a batch is split into
 	// as many requests as needed. Keep it below the cluster's http.max_content_length.
 	MaxBulkBytes routing.ByteSize `yaml:"max_bulk_bytes"`
+	// TLS configures https:// addresses: a CA to verify the cluster with, a client
+	// certificate (PKI realm), the server name (package adapters/tlsopt). Without it,
+	// https:// addresses are verified against the system's roots.
+	TLS *tlsopt.Config `yaml:"tls"`
 }
 
 // String describes the configuration without its secrets.
 func (c Config) String() string {
-	return fmt.Sprintf("elasticsearch{addresses=%v username=%q password=%s api_key=%s timeout=%s refresh=%s mappings=%s max_bulk_bytes=%d}",
-		c.Addresses, c.Username, redacted(c.Password), redacted(c.APIKey), c.timeout(), c.refresh(), c.mappings(), c.maxBulkBytes())
+	return fmt.Sprintf("elasticsearch{addresses=%v username=%q password=%s api_key=%s timeout=%s refresh=%s mappings=%s max_bulk_bytes=%d tls=%s}",
+		c.Addresses, c.Username, redacted(c.Password), redacted(c.APIKey), c.timeout(), c.refresh(), c.mappings(), c.maxBulkBytes(), c.TLS)
 }
 
 // GoString keeps secrets out of %#v too.
@@ -127,8 +132,11 @@ func (c Config) Validate(path string) []error {
 			errs = append(errs, fmt.Errorf("%s: credentials in the URL are not allowed; use username/password or api_key", field))
 		case u.RawQuery != "" || u.Fragment != "":
 			errs = append(errs, fmt.Errorf("%s: %q must not have a query or fragment", field, redactURL(a)))
+		case c.TLS != nil && u.Scheme != "https":
+			errs = append(errs, fmt.Errorf("%s: %q is not https:// but tls is configured; TLS settings apply to https:// addresses", field, a))
 		}
 	}
+	errs = append(errs, c.TLS.Validate(at("tls"))...)
 	if c.Password != "" && c.Username == "" {
 		errs = append(errs, fmt.Errorf("%s: a password needs a username", at("password")))
 	}

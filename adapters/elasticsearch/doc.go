@@ -77,8 +77,21 @@
 // retries with backoff, and each request is bounded by timeout and by the Write's
 // context.
 //
+// # Erasure
+//
+// The sink is a routing.Eraser: Erase deletes a latest route's document of an entity
+// key (DELETE /{index}/_doc/{key}, with the refresh policy; 404 is already erased). The
+// router calls it in WAL order (routing's erasure.go), so the delete is not versioned.
+//
+// # TLS
+//
+// https:// addresses are verified against the system's roots, or with a tls section
+// (package adapters/tlsopt) against the cluster's CA (ca_file), with a client
+// certificate for the PKI realm (cert_file, key_file), server_name or, for tests only,
+// insecure_skip_verify (logged as a warning). A tls section with an http:// address is
+// refused by Validate.
+//
 // # Not yet
 //
-// TLS settings (custom CA, client certificates): https:// addresses use the system's
-// roots. Data streams and ingest pipelines.
+// Data streams and ingest pipelines.
 package elasticsearch

@@ -18,6 +18,7 @@ import (
 	"github.com/hamba/avro/v2"
 
 	"github.com/waybill-data/waybill/adapters/avrovalue"
+	"github.com/waybill-data/waybill/adapters/tlsopt"
 	"github.com/waybill-data/waybill/routing"
 	"github.com/waybill-data/waybill/routing/target"
 )
@@ -50,6 +51,13 @@ func New(cfg Config, logger *slog.Logger) (*Sink, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	tlsConfig, err := cfg.TLS.Load()
+	if err != nil {
+		return nil, fmt.Errorf("elasticsearch: %w", err)
+	}
+	if cfg.TLS != nil && cfg.TLS.InsecureSkipVerify {
+		logger.Warn("elasticsearch: " + tlsopt.ErrInsecure.Error())
+	}
 	client, err := elasticsearch.NewClient(elasticsearch.Config{
 		Addresses: cfg.Addresses,
 		Username:  cfg.Username,
@@ -63,6 +71,7 @@ func New(cfg Config, logger *slog.Logger) (*Sink, error) {
 			MaxIdleConnsPerHost:   16,
 			IdleConnTimeout:       90 * time.Second,
 			ResponseHeaderTimeout: cfg.timeout(),
+			TLSClientConfig:       tlsConfig,
 		},
 	})
 	if err != nil {

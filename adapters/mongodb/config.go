@@ -8,6 +8,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 
+	"github.com/waybill-data/waybill/adapters/tlsopt"
 	"github.com/waybill-data/waybill/routing"
 )
 
@@ -45,6 +46,11 @@ type Config struct {
 	WriteConcern WriteConcerns `yaml:"write_concern"`
 	// Decimal is how Avro decimals are stored: "decimal128" (default) or "string".
 	Decimal string `yaml:"decimal"`
+	// TLS turns TLS on with these settings (package adapters/tlsopt): a CA file, a
+	// client certificate (x.509 authentication), the server name. TLS may instead be
+	// set in the URI (tls=true&tlsCAFile=...&tlsCertificateKeyFile=...), as the
+	// driver documents; not both.
+	TLS *tlsopt.Config `yaml:"tls"`
 }
 
 // WriteConcerns are the write concerns of the two path classes.
@@ -172,6 +178,12 @@ func (c Config) Validate(path string) []error {
 	default:
 		errs = append(errs, fmt.Errorf("%s: unknown decimal encoding %q (want %q or %q)", at("decimal"), c.Decimal, DecimalDecimal128, DecimalString))
 	}
+	if c.TLS != nil {
+		errs = append(errs, c.TLS.Validate(at("tls"))...)
+		if uriSetsTLS(c.URI) {
+			errs = append(errs, fmt.Errorf("%s: the uri sets TLS options (tls, ssl, tlsCAFile, tlsCertificateKeyFile, tlsInsecure...); configure TLS in one place", at("tls")))
+		}
+	}
 	return errs
 }
 
@@ -190,8 +202,8 @@ func checkDatabaseName(name string) error {
 
 // String shows the configuration with credentials redacted.
 func (c Config) String() string {
-	return fmt.Sprintf("mongodb{uri=%s database=%s decimal=%s write_concern.analytic=%s write_concern.runtime=%s}",
-		RedactURI(c.URI), c.Database, c.decimal(), c.showWriteConcern(routing.Analytic), c.showWriteConcern(routing.Runtime))
+	return fmt.Sprintf("mongodb{uri=%s database=%s decimal=%s write_concern.analytic=%s write_concern.runtime=%s tls=%s}",
+		RedactURI(c.URI), c.Database, c.decimal(), c.showWriteConcern(routing.Analytic), c.showWriteConcern(routing.Runtime), c.TLS)
 }
 
 func (c Config) showWriteConcern(class routing.Class) string {

@@ -111,6 +111,19 @@
 // the RetryableWriteError label is present. A write concern error makes every event of
 // its write retryable (applied but unconfirmed; writing again is idempotent).
 //
+// # Erasure
+//
+// The sink is a routing.Eraser for latest routes: Erase deletes the key's document
+// (deleteOne({_id: key})) with the route class's write concern; a missing document is
+// already erased. MongoDB keeps no tombstone, so any event written after the erasure,
+// older or newer, re-creates the document.
+//
+// # TLS
+//
+// TLS is configured either in the URI (tls=true&tlsCAFile=...&tlsCertificateKeyFile=...)
+// or in a tls section (package adapters/tlsopt: ca_file, cert_file and key_file for
+// x.509 authentication, server_name, insecure_skip_verify for tests), not both.
+//
 // # Write concern
 //
 // Analytic routes write with {w: "majority", j: true}, runtime routes with {w: 1},

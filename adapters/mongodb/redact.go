@@ -88,3 +88,19 @@ func scrub(msg, uri string) string {
 
 // LogValue shows the configuration in logs as String does, credentials redacted.
 func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// uriSetsTLS reports whether a URI's options configure TLS (any tls*/ssl* option).
+func uriSetsTLS(uri string) bool {
+	_, rest, ok := strings.Cut(uri, "?")
+	if !ok {
+		return false
+	}
+	for _, kv := range strings.Split(rest, "&") {
+		k, _, _ := strings.Cut(kv, "=")
+		k = strings.ToLower(k)
+		if strings.HasPrefix(k, "tls") || strings.HasPrefix(k, "ssl") {
+			return true
+		}
+	}
+	return false
+}

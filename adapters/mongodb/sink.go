@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/waybill-data/waybill/adapters/tlsopt"
 	"github.com/waybill-data/waybill/routing"
 	"github.com/waybill-data/waybill/routing/target"
 )
@@ -51,11 +52,13 @@ func New(cfg Config, logger *slog.Logger) (*Sink, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	opts := options.Client().ApplyURI(cfg.URI).
-		SetAppName("waybill").
-		SetConnectTimeout(cfg.connectTimeout()).
-		SetServerSelectionTimeout(cfg.serverSelectionTimeout()).
-		SetMaxPoolSize(cfg.maxPoolSize())
+	opts, err := cfg.clientOptions()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.TLS != nil && cfg.TLS.InsecureSkipVerify {
+		logger.Warn("mongodb: " + tlsopt.ErrInsecure.Error())
+	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, fmt.Errorf("mongodb: creating the client: %s", scrub(err.Error(), cfg.URI))
@@ -71,6 +74,24 @@ func New(cfg Config, logger *slog.Logger) (*Sink, error) {
 	}
 	logger.Debug("mongodb sink created", "config", cfg)
 	return s, nil
+}
+
+// clientOptions are the driver's options for cfg: the URI's, then the sink's
+// timeouts and pool, then the tls section's TLS configuration.
+func (cfg Config) clientOptions() (*options.ClientOptions, error) {
+	opts := options.Client().ApplyURI(cfg.URI).
+		SetAppName("waybill").
+		SetConnectTimeout(cfg.connectTimeout()).
+		SetServerSelectionTimeout(cfg.serverSelectionTimeout()).
+		SetMaxPoolSize(cfg.maxPoolSize())
+	tlsConfig, err := cfg.TLS.Load()
+	if err != nil {
+		return nil, fmt.Errorf("mongodb: %w", err)
+	}
+	if tlsConfig != nil {
+		opts.SetTLSConfig(tlsConfig)
+	}
+	return opts, nil
 }
 
 // item is one event of a batch, encoded.

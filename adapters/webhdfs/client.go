@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/waybill-data/waybill/adapters/tlsopt"
 )
 
 // prefix is the path prefix of WebHDFS URLs.
@@ -39,7 +41,14 @@ type client struct {
 	log       *slog.Logger
 }
 
-func newClient(cfg Config, log *slog.Logger) *client {
+func newClient(cfg Config, log *slog.Logger) (*client, error) {
+	tlsConfig, err := cfg.TLS.Load()
+	if err != nil {
+		return nil, fmt.Errorf("webhdfs: %w", err)
+	}
+	if cfg.TLS != nil && cfg.TLS.InsecureSkipVerify {
+		log.Warn("webhdfs: " + tlsopt.ErrInsecure.Error())
+	}
 	c := &client{timeout: cfg.timeout(), log: log, auth: url.Values{}}
 	for _, nn := range cfg.NameNodes {
 		c.nameNodes = append(c.nameNodes, strings.TrimSuffix(nn, "/"))
@@ -56,12 +65,13 @@ func newClient(cfg Config, log *slog.Logger) *client {
 			MaxIdleConnsPerHost:   8,
 			IdleConnTimeout:       90 * time.Second,
 			ResponseHeaderTimeout: c.timeout,
+			TLSClientConfig:       tlsConfig,
 		},
 		// The redirects of CREATE and OPEN are followed by hand: the first step must
 		// not carry the data, and the second goes to the DataNode.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return c
+	return c, nil
 }
 
 // answer is a response read whole.

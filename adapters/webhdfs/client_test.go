@@ -56,7 +56,11 @@ func testClient(cfg Config, logs io.Writer) *client {
 	if logs == nil {
 		logs = io.Discard
 	}
-	return newClient(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	c, err := newClient(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		panic(err) // the tests' configurations have no TLS files to fail on
+	}
+	return c
 }
 
 // deadAddr is an address nothing listens on.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/waybill-data/waybill/adapters/avrofile"
+	"github.com/waybill-data/waybill/adapters/tlsopt"
 	"github.com/waybill-data/waybill/routing"
 )
 
@@ -44,6 +45,11 @@ type Config struct {
 	Timeout routing.Duration `yaml:"timeout"`
 	// Codec compresses data blocks: "null" or "deflate" (default).
 	Codec string `yaml:"codec"`
+	// TLS configures https:// NameNodes and the DataNodes they redirect to
+	// (dfs.http.policy HTTPS_ONLY): the cluster's CA, a client certificate, the server
+	// name (package adapters/tlsopt). Without it, https:// is verified against the
+	// system's roots.
+	TLS *tlsopt.Config `yaml:"tls"`
 }
 
 // String describes the configuration without its secret.
@@ -52,8 +58,8 @@ func (c Config) String() string {
 	if c.DelegationToken != "" {
 		tok = "[REDACTED]"
 	}
-	return fmt.Sprintf("webhdfs{namenodes=%v root=%q user=%q delegation_token=%s timeout=%s codec=%s}",
-		c.NameNodes, c.Root, c.User, tok, c.timeout(), c.codec())
+	return fmt.Sprintf("webhdfs{namenodes=%v root=%q user=%q delegation_token=%s timeout=%s codec=%s tls=%s}",
+		c.NameNodes, c.Root, c.User, tok, c.timeout(), c.codec(), c.TLS)
 }
 
 // GoString keeps the secret out of %#v too.
@@ -96,8 +102,11 @@ func (c Config) Validate(path string) []error {
 			errs = append(errs, fmt.Errorf("%s: credentials in the URL are not allowed; use user or delegation_token", field))
 		case u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "":
 			errs = append(errs, fmt.Errorf("%s: %q must be the NameNode's base URL, without a path (/webhdfs/v1 is added) or query", field, u.Scheme+"://"+u.Host+"/..."))
+		case c.TLS != nil && u.Scheme != "https":
+			errs = append(errs, fmt.Errorf("%s: %q is not https:// but tls is configured; TLS settings apply to https:// NameNodes", field, a))
 		}
 	}
+	errs = append(errs, c.TLS.Validate(at("tls"))...)
 	if err := checkRoot(c.Root); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %v", at("root"), err))
 	}

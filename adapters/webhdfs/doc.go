@@ -102,6 +102,14 @@
 // one that answered last and move to the next on StandbyException or when it cannot be
 // reached, at most once around the list per request. Authentication is simple
 // (user.name) or a delegation token (delegation=, obtained and renewed outside
-// Waybill). SPNEGO/Kerberos is not yet supported, nor are HttpFS-specific behaviours,
-// TLS settings beyond the system's roots, or choosing replication and block size.
+// Waybill). SPNEGO/Kerberos is not yet supported, nor are HttpFS-specific behaviours or
+// choosing replication and block size.
+//
+// # TLS
+//
+// https:// NameNodes (dfs.http.policy HTTPS_ONLY) are verified against the system's
+// roots, or with a tls section (package adapters/tlsopt) against the cluster's CA
+// (ca_file), with a client certificate (cert_file, key_file) and server_name; the
+// DataNodes the NameNode redirects to are reached with the same settings. A tls
+// section with an http:// NameNode is refused by Validate.
 package webhdfs

@@ -29,7 +29,11 @@ func OpenInventory(cfg Config, logger *slog.Logger) (*Inventory, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	inv := &Inventory{root: cfg.Root, c: newClient(cfg, logger.With("sink", "webhdfs", "root", cfg.Root))}
+	c, err := newClient(cfg, logger.With("sink", "webhdfs", "root", cfg.Root))
+	if err != nil {
+		return nil, err
+	}
+	inv := &Inventory{root: cfg.Root, c: c}
 	inv.Inventory = avrofile.Inventory{Name: "webhdfs", Files: inv}
 	return inv, nil
 }

@@ -47,11 +47,15 @@ func New(cfg Config, logger *slog.Logger) (*Sink, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	log := logger.With("sink", "webhdfs", "root", cfg.Root)
+	c, err := newClient(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	return &Sink{
 		root:    cfg.Root,
 		codec:   cfg.codec(),
 		log:     log,
-		c:       newClient(cfg, log),
+		c:       c,
 		plan:    avrofile.NewPlanner("webhdfs"),
 		streams: avrofile.NewStreams(maxStreams, (*stream).clean),
 	}, nil

@@ -20,7 +20,10 @@
 //     deadline; after recovery nothing is lost;
 //   - types: every Avro type (records, unions, enums, fixed, arrays, maps, decimals,
 //     timestamps, dates, times, uuids) read back exactly equal, compared as
-//     adapters/avrovalue values.
+//     adapters/avrovalue values;
+//   - erase (latest stores whose sink implements routing.Eraser): the erased key is
+//     gone and the others untouched, erasing again, a key never stored or a contract
+//     with nothing stored yet succeeds, and a newer event re-creates the key.
 //
 // Contracts are named per test (lower-case [a-z0-9_], at most 24 characters, unique per
 // run), so a store's Target template may use {contract} for table, collection, index or

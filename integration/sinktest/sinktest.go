@@ -97,6 +97,7 @@ func Run(t *testing.T, s Store) {
 	sub("types", lacks(routing.Append), func(t *testing.T) { testTypes(t, &s) })
 	sub("inventory_count", lacks(routing.Append), func(t *testing.T) { testInventoryCount(t, &s) })
 	sub("inventory_versions", lacks(routing.Latest), func(t *testing.T) { testInventoryVersions(t, &s) })
+	sub("erase", lacks(routing.Latest), func(t *testing.T) { testErase(t, &s) })
 }
 
 // contractName is a fresh contract name for one subtest.
@@ -511,4 +512,51 @@ func testTypes(t *testing.T, s *Store) {
 		t.Fatalf("%s: events failed permanently: %v", s.Name, failed)
 	}
 	f.expectExactly(t, f.events)
+}
+
+// testErase checks routing.Eraser on a latest route: the erased key is gone, the
+// others are untouched, erasing again or erasing what was never stored succeeds, and
+// a newer event re-creates the key.
+func testErase(t *testing.T, s *Store) {
+	f := newFixture(t, s, "erase", routing.Runtime, routing.Latest)
+	sink := f.open(t)
+	eraser, ok := sink.(routing.Eraser)
+	if !ok {
+		t.Skipf("%s: the adapter does not implement routing.Eraser", s.Name)
+	}
+	erase := func(contract, key string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+		defer cancel()
+		if err := eraser.Erase(ctx, f.route, contract, key); err != nil {
+			t.Fatalf("%s: erasing %s of %s: %v", s.Name, key, contract, err)
+		}
+	}
+	// Nothing stored yet for the contract (no table, collection or index).
+	erase(f.contract, "key1")
+	for v := 0; v < 2; v++ {
+		for k := 0; k < 3; k++ {
+			f.order(t, fmt.Sprintf("e-k%d-v%d", k, v), fmt.Sprintf("key%d", k), base.Add(time.Duration(v)*time.Minute))
+		}
+	}
+	if failed := f.deliver(t, sink, f.events); len(failed) > 0 {
+		t.Fatalf("%s: events failed permanently: %v", s.Name, failed)
+	}
+	erase(f.contract, "key1")
+	erase(f.contract, "key1")      // again: already erased
+	erase(f.contract, "never-was") // a key never stored
+	kept := f.events[:0:0]
+	for _, ev := range f.events {
+		if ev.Key != "key1" {
+			kept = append(kept, ev)
+		}
+	}
+	f.events = kept
+	f.expectLatest(t)
+	// Events after the erasure re-create the key.
+	ev := f.order(t, "e-k1-v9", "key1", base.Add(time.Hour))
+	if failed := f.deliver(t, sink, []routing.Event{ev}); len(failed) > 0 {
+		t.Fatalf("%s: the event after the erasure failed: %v", s.Name, failed)
+	}
+	f.expectLatest(t)
 }

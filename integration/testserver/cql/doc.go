@@ -21,7 +21,9 @@
 //   - A small in-memory CQL engine: CREATE KEYSPACE/TYPE/TABLE [IF NOT EXISTS] (the
 //     replication and table options are accepted and ignored), ALTER TABLE/TYPE ADD,
 //     DROP KEYSPACE/TABLE/TYPE [IF EXISTS], TRUNCATE, USE, INSERT [IF NOT EXISTS]
-//     [USING TIMESTAMP], SELECT (*, columns, WRITETIME(c), COUNT(*)) with = and IN
+//     [USING TIMESTAMP], DELETE FROM of whole partitions [USING TIMESTAMP] (a partition
+//     tombstone that shadows writes at or below its timestamp, also later ones),
+//     SELECT (*, columns, WRITETIME(c), COUNT(*)) with = and IN
 //     relations, LIMIT and ALLOW FILTERING, paging by offset. Types: every native CQL
 //     type, list/set/map, tuple and frozen UDTs. Bound values are validated against the
 //     column type; literals are parsed for the common types.
@@ -30,7 +32,8 @@
 //     exists while its INSERT row marker or any cell is live.
 //
 // What it simplifies: collections are single cells (no per-element merge, like frozen
-// collections), there is no UPDATE or DELETE statement, no TTL expiry, rows are
+// collections), there is no UPDATE, no DELETE of single rows or columns, tombstones are
+// never purged (no gc_grace_seconds), no TTL expiry, rows are
 // returned ordered by partition key bytes (not by token), and there is one node.
 //
 // Faults, for tests: Down/Up (close the listener and every connection; listen again on

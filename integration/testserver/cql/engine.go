@@ -56,7 +56,14 @@ func (r *row) live() bool {
 
 type partition struct {
 	rows map[string]*row // by encoded clustering key
+	// deletedAt is the timestamp of the partition's tombstone (DELETE): it shadows
+	// every cell and row marker written at or below it, also ones written later.
+	deletedAt int64
+	deleted   bool
 }
+
+// shadowed reports whether a write at ts is covered by the partition's tombstone.
+func (p *partition) shadowed(ts int64) bool { return p.deleted && ts <= p.deletedAt }
 
 type table struct {
 	ks, name   string
@@ -442,24 +449,26 @@ func reconcile(old, new cell) cell {
 	return old
 }
 
-func (e *engine) insert(connKs string, st *insertStmt, b *bound) (message.Message, message.Error) {
-	t, merr := e.table(connKs, st.table)
+// writable is a user table a statement may write to.
+func (e *engine) writable(connKs string, q qname) (*table, message.Error) {
+	t, merr := e.table(connKs, q)
 	if merr != nil {
 		return nil, merr
 	}
 	if t.virtual != nil || strings.HasPrefix(t.ks, "system") {
 		return nil, &message.Unauthorized{ErrorMessage: fmt.Sprintf("%s keyspace is not user-modifiable.", t.ks)}
 	}
-	ts := b.ts
-	if st.timestamp != nil {
-		v, _, merr := b.value(datatype.Bigint, *st.timestamp, "[timestamp]")
-		if merr != nil {
-			return nil, merr
-		}
-		if len(v) != 8 {
-			return nil, invalid("Invalid null value of timestamp")
-		}
-		ts = int64(binary.BigEndian.Uint64(v))
+	return t, nil
+}
+
+func (e *engine) insert(connKs string, st *insertStmt, b *bound) (message.Message, message.Error) {
+	t, merr := e.writable(connKs, st.table)
+	if merr != nil {
+		return nil, merr
+	}
+	ts, merr := b.timestamp(st.timestamp)
+	if merr != nil {
+		return nil, merr
 	}
 	key := make([][]byte, len(t.partition)+len(t.clustering))
 	keySet := make([]bool, len(key))
@@ -528,6 +537,12 @@ func (e *engine) insert(connKs string, st *insertStmt, b *bound) (message.Messag
 		r = &row{key: key, cells: map[string]cell{}}
 		p.rows[ck] = r
 	}
+	if p.shadowed(ts) {
+		if !r.live() {
+			delete(p.rows, ck)
+		}
+		return &message.VoidResult{}, nil // written below the partition's tombstone: not visible, as in Cassandra
+	}
 	if !r.hasMkr || ts > r.marker {
 		r.marker, r.hasMkr = ts, true
 	}
@@ -542,6 +557,81 @@ func (e *engine) insert(connKs string, st *insertStmt, b *bound) (message.Messag
 		return e.lwtResult(t, true, nil), nil
 	}
 	return &message.VoidResult{}, nil
+}
+
+// deletePartition applies a partition tombstone at the statement's timestamp (the
+// request's time without USING TIMESTAMP): cells and row markers at or below it go,
+// and later writes at or below it stay invisible.
+func (e *engine) deletePartition(connKs string, st *deleteStmt, b *bound) (message.Message, message.Error) {
+	t, merr := e.writable(connKs, st.table)
+	if merr != nil {
+		return nil, merr
+	}
+	ts, merr := b.timestamp(st.timestamp)
+	if merr != nil {
+		return nil, merr
+	}
+	key := make([][]byte, len(t.partition))
+	for _, r := range st.where {
+		c := t.byName[r.col]
+		if c == nil {
+			return nil, invalid("Undefined column name %s", r.col)
+		}
+		if c.kind != kindPartition {
+			return nil, invalid("this test server deletes whole partitions only: %s is not a partition key column", c.name)
+		}
+		v, _, merr := b.value(c.typ, r.vals[0], c.name)
+		if merr != nil {
+			return nil, merr
+		}
+		if v == nil {
+			return nil, invalid("Invalid null value in condition for column %s", c.name)
+		}
+		key[c.position] = v
+	}
+	for i, v := range key {
+		if v == nil {
+			return nil, invalid("Some partition key parts are missing: %s", t.partition[i].name)
+		}
+	}
+	pk := encodeKey(key)
+	p := t.parts[pk]
+	if p == nil {
+		p = &partition{rows: map[string]*row{}}
+		t.parts[pk] = p
+	}
+	if !p.deleted || ts > p.deletedAt {
+		p.deletedAt, p.deleted = ts, true
+	}
+	for ck, r := range p.rows {
+		if r.hasMkr && r.marker <= ts {
+			r.hasMkr, r.marker = false, 0
+		}
+		for name, c := range r.cells {
+			if c.ts <= ts {
+				delete(r.cells, name)
+			}
+		}
+		if !r.live() {
+			delete(p.rows, ck)
+		}
+	}
+	return &message.VoidResult{}, nil
+}
+
+// timestamp is a statement's USING TIMESTAMP value, or the request's time without one.
+func (b *bound) timestamp(t *term) (int64, message.Error) {
+	if t == nil {
+		return b.ts, nil
+	}
+	v, _, merr := b.value(datatype.Bigint, *t, "[timestamp]")
+	if merr != nil {
+		return 0, merr
+	}
+	if len(v) != 8 {
+		return 0, invalid("Invalid null value of timestamp")
+	}
+	return int64(binary.BigEndian.Uint64(v)), nil
 }
 
 func kindOf(t *table, name string) string {
@@ -834,6 +924,8 @@ func (e *engine) invalidatePrepared(ks, name string, all bool) {
 			q = st.table
 		case *selectStmt:
 			q = st.table
+		case *deleteStmt:
+			q = st.table
 		default:
 			continue
 		}
@@ -933,6 +1025,24 @@ func (e *engine) prepare(connKs, query string) (*prepared, message.Error) {
 			return nil, merr
 		}
 		p.result.Columns = cols
+	case *deleteStmt:
+		if t, merr = e.table(connKs, s.table); merr != nil {
+			return nil, merr
+		}
+		if s.timestamp != nil {
+			mark(*s.timestamp, "[timestamp]", datatype.Bigint, -1)
+		}
+		for _, r := range s.where {
+			c := t.byName[r.col]
+			if c == nil {
+				return nil, invalid("Undefined column name %s", r.col)
+			}
+			pos := -1
+			if c.kind == kindPartition {
+				pos = c.position
+			}
+			mark(r.vals[0], c.name, c.typ, pos)
+		}
 	}
 	for i, v := range vars {
 		if v == nil {

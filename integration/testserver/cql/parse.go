@@ -54,6 +54,13 @@ type dropStmt struct {
 
 type truncateStmt struct{ name qname }
 
+// deleteStmt is a whole-partition DELETE: every partition key column restricted by =.
+type deleteStmt struct {
+	table     qname
+	timestamp *term
+	where     []relation
+}
+
 // termKind is the kind of a value in a statement.
 type termKind int
 
@@ -229,8 +236,53 @@ func (p *parser) statement() (any, error) {
 		return p.insert()
 	case p.accept("select"):
 		return p.selectStmt()
+	case p.accept("delete"):
+		return p.deleteStmt()
 	}
 	return nil, p.errorf("no viable alternative at input %s", p.peek())
+}
+
+// deleteStmt parses DELETE FROM t [USING TIMESTAMP v] WHERE c = v [AND c = v ...].
+func (p *parser) deleteStmt() (any, error) {
+	if !p.accept("from") {
+		return nil, p.errorf("mismatched input %s: this server supports only whole-row DELETE FROM (no column list)", p.peek())
+	}
+	st := &deleteStmt{}
+	var err error
+	if st.table, err = p.qualified(); err != nil {
+		return nil, err
+	}
+	if p.accept("using") {
+		if err := p.expect("timestamp"); err != nil {
+			return nil, err
+		}
+		v, err := p.term()
+		if err != nil {
+			return nil, err
+		}
+		st.timestamp = &v
+	}
+	if err := p.expect("where"); err != nil {
+		return nil, err
+	}
+	for {
+		col, err := p.ident()
+		if err != nil {
+			return nil, err
+		}
+		if err := p.expect("="); err != nil {
+			return nil, err
+		}
+		v, err := p.term()
+		if err != nil {
+			return nil, err
+		}
+		st.where = append(st.where, relation{col: col, vals: []term{v}})
+		if !p.accept("and") {
+			break
+		}
+	}
+	return st, nil
 }
 
 func (p *parser) create() (any, error) {

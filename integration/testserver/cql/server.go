@@ -2,6 +2,7 @@ package cql
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -79,6 +80,7 @@ type Server struct {
 	requests  []Request
 	user      string
 	password  string
+	tls       *tls.Config
 	closed    bool
 	acceptors sync.WaitGroup
 }
@@ -91,6 +93,9 @@ type Options struct {
 	DataCenter string
 	// Username and Password, when set, require PasswordAuthenticator login.
 	Username, Password string
+	// TLS, when set, serves the native protocol over TLS only (as Cassandra's
+	// client_encryption_options with enabled: true, optional: false).
+	TLS *tls.Config
 }
 
 // Start listens and serves until Close.
@@ -109,7 +114,7 @@ func Start(opts Options) (*Server, error) {
 	s := &Server{
 		addr: ln.Addr().String(), codec: frame.NewRawCodec(),
 		eng:   newEngine(localInfo{host: host, dc: opts.DataCenter}),
-		conns: map[net.Conn]bool{}, user: opts.Username, password: opts.Password,
+		conns: map[net.Conn]bool{}, user: opts.Username, password: opts.Password, tls: opts.TLS,
 	}
 	s.serve(ln)
 	return s, nil
@@ -128,6 +133,9 @@ func (s *Server) Port() int {
 }
 
 func (s *Server) serve(ln net.Listener) {
+	if s.tls != nil {
+		ln = tls.NewListener(ln, s.tls)
+	}
 	s.mu.Lock()
 	s.ln = ln
 	s.mu.Unlock()
@@ -660,6 +668,8 @@ func (e *engine) run(cn *conn, ks string, st any, b *bound) (message.Message, me
 		return e.truncate(ks, s)
 	case *insertStmt:
 		return e.insert(ks, s, b)
+	case *deleteStmt:
+		return e.deletePartition(ks, s, b)
 	case *selectStmt:
 		_, meta, rows, merr := e.selectRows(ks, s, b)
 		if merr != nil {

@@ -288,3 +288,45 @@ func TestDownUpResetDelay(t *testing.T) {
 		t.Fatalf("%d rows, %v; want 2 (the reset write was not applied)", n, err)
 	}
 }
+
+// TestDeletePartitionTombstone checks DELETE of a partition: cells at or below the
+// tombstone's timestamp go, writes at or below it stay invisible afterwards, newer
+// ones show; other partitions are untouched.
+func TestDeletePartitionTombstone(t *testing.T) {
+	_, sess := start(t)
+	run(t, sess, `CREATE TABLE ks.d (k text PRIMARY KEY, a text, b text)`)
+	run(t, sess, `INSERT INTO ks.d (k, a, b) VALUES (?, ?, ?) USING TIMESTAMP ?`, "k", "a", "b", int64(10))
+	run(t, sess, `INSERT INTO ks.d (k, a) VALUES (?, ?) USING TIMESTAMP ?`, "other", "x", int64(10))
+	run(t, sess, `DELETE FROM ks.d USING TIMESTAMP ? WHERE k = ?`, int64(10), "k") // a tombstone wins a tie
+	count := func(k string) int {
+		var n int
+		if err := sess.Query(`SELECT COUNT(*) FROM ks.d WHERE k = ?`, k).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if count("k") != 0 || count("other") != 1 {
+		t.Fatalf("after the delete: k %d rows, other %d", count("k"), count("other"))
+	}
+	run(t, sess, `INSERT INTO ks.d (k, a) VALUES (?, ?) USING TIMESTAMP ?`, "k", "late", int64(9)) // shadowed
+	if count("k") != 0 {
+		t.Fatal("a write below the tombstone is visible")
+	}
+	run(t, sess, `INSERT INTO ks.d (k, a) VALUES (?, ?) USING TIMESTAMP ?`, "k", "new", int64(11))
+	var a string
+	var b *string
+	if err := sess.Query(`SELECT a, b FROM ks.d WHERE k = ?`, "k").Scan(&a, &b); err != nil || a != "new" || b != nil {
+		t.Fatalf("after a newer write: a=%q b=%v, %v", a, b, err)
+	}
+	// Without USING TIMESTAMP the request's time is the tombstone's.
+	run(t, sess, `DELETE FROM ks.d WHERE k = ?`, "other")
+	if count("other") != 0 {
+		t.Fatal("a DELETE without a timestamp left the row")
+	}
+	for _, bad := range []string{`DELETE FROM ks.d WHERE a = 'x'`, `DELETE a FROM ks.d WHERE k = 'k'`, `DELETE FROM ks.nope WHERE k = 'k'`} {
+		var re gocql.RequestError
+		if err := sess.Query(bad).Exec(); err == nil || !errors.As(err, &re) {
+			t.Errorf("%s: %v, want a request error", bad, err)
+		}
+	}
+}

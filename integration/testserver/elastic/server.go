@@ -1,6 +1,7 @@
 package elastic
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -24,6 +25,7 @@ type Server struct {
 	MaxContentLength int64
 
 	addr string
+	tls  *tls.Config // StartTLS: HTTPS only
 
 	lifeMu sync.Mutex // serializes Down/Up/Close
 	http   *http.Server
@@ -39,8 +41,12 @@ type Server struct {
 }
 
 // Start starts a server on a free loopback port.
-func Start() (*Server, error) {
-	s := &Server{indices: map[string]*index{}, failIDs: map[string]int{}, MaxContentLength: DefaultMaxContentLength}
+func Start() (*Server, error) { return StartTLS(nil) }
+
+// StartTLS starts a server that speaks HTTPS only with cfg (plain HTTP when nil), as
+// a cluster with xpack.security.http.ssl enabled.
+func StartTLS(cfg *tls.Config) (*Server, error) {
+	s := &Server{indices: map[string]*index{}, failIDs: map[string]int{}, MaxContentLength: DefaultMaxContentLength, tls: cfg}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("elastic test server: listen: %w", err)
@@ -50,15 +56,24 @@ func Start() (*Server, error) {
 	return s, nil
 }
 
-// URL is the server's base URL, e.g. "http://127.0.0.1:39211".
-func (s *Server) URL() string { return "http://" + s.addr }
+// URL is the server's base URL, e.g. "http://127.0.0.1:39211" ("https://" with TLS).
+func (s *Server) URL() string {
+	if s.tls != nil {
+		return "https://" + s.addr
+	}
+	return "http://" + s.addr
+}
 
 // Addr is the server's host:port.
 func (s *Server) Addr() string { return s.addr }
 
 func (s *Server) serve(ln net.Listener) {
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, TLSConfig: s.tls}
 	s.http = srv
+	if s.tls != nil {
+		go func() { _ = srv.ServeTLS(ln, "", "") }()
+		return
+	}
 	go func() { _ = srv.Serve(ln) }()
 }
 

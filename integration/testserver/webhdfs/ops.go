@@ -79,7 +79,7 @@ func (c *call) redirect(params url.Values) *remoteError {
 	for k, vs := range params {
 		q[k] = vs
 	}
-	loc := (&url.URL{Scheme: "http", Host: c.h.s.dnAddr, Path: Prefix + c.path, RawQuery: q.Encode()}).String()
+	loc := (&url.URL{Scheme: c.h.s.scheme(), Host: c.h.s.dnAddr, Path: Prefix + c.path, RawQuery: q.Encode()}).String()
 	if noredirect {
 		body, _ := json.Marshal(map[string]string{"Location": loc})
 		writeJSON(c.w, http.StatusOK, body)

@@ -2,6 +2,7 @@ package webhdfs
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -32,6 +33,9 @@ type Options struct {
 	Tokens map[string]string
 	// MaxFileSize bounds an upload (default DefaultMaxFileSize).
 	MaxFileSize int64
+	// TLS, when set, serves every NameNode and the DataNode over HTTPS only (as a
+	// cluster with dfs.http.policy HTTPS_ONLY); redirects then name https:// DataNode URLs.
+	TLS *tls.Config
 }
 
 // Request is one request the server received, for tests to inspect.
@@ -121,18 +125,29 @@ func (s *Server) serve(lns []net.Listener) {
 		if i == len(s.nnAddrs) {
 			h = &handler{s: s, role: "datanode"}
 		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, TLSConfig: s.opts.TLS}
 		s.servers = append(s.servers, srv)
+		if s.opts.TLS != nil {
+			go func() { _ = srv.ServeTLS(ln, "", "") }()
+			continue
+		}
 		go func() { _ = srv.Serve(ln) }()
 	}
 }
 
 // URL is the first NameNode's base URL, e.g. "http://127.0.0.1:39211" (WebHDFS URLs
-// are URL()+Prefix+path).
-func (s *Server) URL() string { return "http://" + s.nnAddrs[0] }
+// are URL()+Prefix+path; https:// with Options.TLS).
+func (s *Server) URL() string { return s.scheme() + "://" + s.nnAddrs[0] }
 
 // NameNodeURL is the base URL of NameNode i.
-func (s *Server) NameNodeURL(i int) string { return "http://" + s.nnAddrs[i] }
+func (s *Server) NameNodeURL(i int) string { return s.scheme() + "://" + s.nnAddrs[i] }
+
+func (s *Server) scheme() string {
+	if s.opts.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
 
 // DataNodeAddr is the DataNode listener's host:port.
 func (s *Server) DataNodeAddr() string { return s.dnAddr }
