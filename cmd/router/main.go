@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +32,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/waybill-data/waybill/routing"
+	"github.com/waybill-data/waybill/routing/audit"
 	"github.com/waybill-data/waybill/routing/fleet"
 	"github.com/waybill-data/waybill/schemas/cache"
 )
@@ -85,6 +87,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := cfg.Validate(kinds); err != nil {
 		return configError{err}
 	}
+	authority, err := loadAuthority(ctx, cfg, log)
+	if err != nil {
+		return configError{err}
+	}
+	tlsConfig, err := listenerTLS(cfg.TLS)
+	if err != nil {
+		return configError{err}
+	}
 
 	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.EtcdEndpoints, DialTimeout: 5 * time.Second})
 	if err != nil {
@@ -115,7 +125,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		sinks[name] = s
 	}
 
-	rt, err := routing.New(routing.Options{Config: cfg, Contracts: contracts, Freshness: contracts, Sinks: sinks, Logger: log})
+	rt, err := routing.New(routing.Options{Config: cfg, Contracts: contracts, Freshness: contracts, Sinks: sinks, Logger: log,
+		Authority: authority, Audit: audit.New(cli, cfg.EtcdPrefix)})
 	if err != nil {
 		return err
 	}
@@ -127,6 +138,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		rt.Close()
 		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
 	}
 	routerID, err := fleet.RouterID(cfg.StateDir)
 	if err != nil {
@@ -143,7 +157,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- server.Serve(ln) }()
-	log.Info("router listening", "addr", ln.Addr().String(), "routes", len(cfg.Routes), "state_dir", cfg.StateDir, "router_id", routerID)
+	log.Info("router listening", "addr", ln.Addr().String(), "tls", tlsConfig != nil, "client_certificates", tlsConfig != nil && tlsConfig.ClientCAs != nil,
+		"auth", authority != nil, "routes", len(cfg.Routes), "state_dir", cfg.StateDir, "router_id", routerID)
 
 	select {
 	case <-ctx.Done():

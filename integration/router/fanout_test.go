@@ -65,7 +65,7 @@ func (e *liveEnv) waitDelivered(t *testing.T, routes []string, n int64) {
 	t.Helper()
 	var last ledgerAnswer
 	if !testproc.Poll(60*time.Second, 20*time.Millisecond, nil, func() bool {
-		if err := json.Unmarshal(mustCall(t, http.MethodGet, e.routerURL+"/v1/ledger", nil, http.StatusOK), &last); err != nil {
+		if err := json.Unmarshal(mustCallWith(t, bearer(e.token), http.MethodGet, e.routerURL+"/v1/ledger", nil, http.StatusOK), &last); err != nil {
 			t.Fatal(err)
 		}
 		got := map[string]int64{}

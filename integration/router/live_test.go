@@ -34,6 +34,7 @@ type liveEnv struct {
 	registry             *testproc.Proc
 	router               *testproc.Proc // the last router started by startRouterWith
 	routerConfig         string
+	token                string // bearer token for the router's ledger, when it has a tokens file
 }
 
 func (e *liveEnv) startRegistry(t *testing.T) {

@@ -378,7 +378,7 @@ func (rep *Report) Print(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 	if len(rep.Keys) > 0 {
-		byRoute := map[string][3]int{}
+		byRoute := map[string][4]int{} // sampled, ok, in flight, ok as erased
 		var routes []string
 		for _, k := range rep.Keys {
 			c, ok := byRoute[k.Route]
@@ -386,16 +386,21 @@ func (rep *Report) Print(w io.Writer) {
 				routes = append(routes, k.Route)
 			}
 			c[0]++
-			switch k.Verdict {
-			case OK:
+			switch {
+			case k.Verdict == OK && k.Want.Erased:
+				c[3]++
+			case k.Verdict == OK:
 				c[1]++
-			case InFlight:
+			case k.Verdict == InFlight:
 				c[2]++
 			}
 			byRoute[k.Route] = c
 		}
 		for _, r := range routes {
 			fmt.Fprintf(w, "latest route %s: %d sampled key(s), %d hold the newest delivered version", r, byRoute[r][0], byRoute[r][1])
+			if byRoute[r][3] > 0 {
+				fmt.Fprintf(w, ", %d erased and absent (or older than the erased version)", byRoute[r][3])
+			}
 			if byRoute[r][2] > 0 {
 				fmt.Fprintf(w, ", %d a newer one still being confirmed", byRoute[r][2])
 			}
