@@ -23,7 +23,8 @@
 //	mode/subjects/{subject}           ModeRecord for one subject
 //	contracts/{subject}               Contract (governance)
 //	audit/global/{n}                  etcdstore.AuditRecord of a registry-wide config or mode change
-//	audit/subjects/{subject}/{n}      etcdstore.AuditRecord of a change to the subject
+//	audit/subjects/{subject}/{n}      etcdstore.AuditRecord of a change to the subject; also the
+//	                                  routers' erasure requests (action "erasure", routing/audit)
 //
 // Audit records are written in the transaction of the change they record and never
 // deleted (a hard delete of a subject keeps them). {n} is a unique, roughly
