@@ -36,7 +36,14 @@ import (
 // store refuses it or, on a runtime route, when it is older than max_lag. The route's
 // own dead letters of that key, dead-lettered before the request, are erased with it
 // (their data removed from the dead-letter log) and are never replayed. The route's
-// verify sample marks the key erased.
+// verify sample marks the key erased. A replayed erasure erases what the route holds
+// when the replay runs, including data of events accepted after the original request.
+//
+// The routes are the ones the contract's policy names now (allowed, default, required)
+// that this router has: a route the contract was routed to before its policy changed
+// is not covered. A latest target shared by several contracts (no {contract} in it)
+// holds one record per key for all of them; erasing a key removes that record,
+// whichever contract wrote it last.
 //
 // The answer waits (up to 5s, ?wait=0s..60s) for the routes: 200 when every latest
 // route erased the key, 202 while some are still pending (the erasure is durable and
