@@ -113,6 +113,106 @@ func LookupField(s avro.Schema, path string) (*avro.Field, error) {
 	return nil, fmt.Errorf("empty field path")
 }
 
+// LookupPath resolves a field path as Classification names it, the form of the field
+// paths of a contract's PII handling: dotted field names, each optionally followed by
+// "[]" (the items of an array) or "{}" (the values of a map), as often as the nesting
+// goes: "items[].email", "attrs{}.ip", "matrix[][].cell". Unions are looked through,
+// every branch of them, so a path exists when some branch has it. It returns the
+// fields the path names (one per union branch that has it), or an error saying where
+// the path stops.
+func LookupPath(s avro.Schema, path string) ([]*avro.Field, error) {
+	if path == "" {
+		return nil, fmt.Errorf("empty field path")
+	}
+	current := []avro.Schema{s}
+	var found []*avro.Field
+	done := ""
+	for part := range strings.SplitSeq(path, ".") {
+		name, suffix := part, ""
+		if i := strings.IndexAny(part, "[{"); i >= 0 {
+			name, suffix = part[:i], part[i:]
+		}
+		if name == "" {
+			return nil, fmt.Errorf("field path %q: %q has no field name", path, part)
+		}
+		above := done
+		if done != "" {
+			done += "."
+		}
+		done += name
+		found = found[:0]
+		var next []avro.Schema
+		records := 0
+		for _, c := range current {
+			for _, rec := range branchesOf[*avro.RecordSchema](c) {
+				records++
+				for _, f := range rec.Fields() {
+					if f.Name() == name {
+						found = append(found, f)
+						next = append(next, f.Type())
+					}
+				}
+			}
+		}
+		if records == 0 {
+			return nil, fmt.Errorf("field %q is a %s, not a record, so it has no field %q", above, deref(current[0]).Type(), name)
+		}
+		if len(found) == 0 {
+			return nil, fmt.Errorf("field %q not found", done)
+		}
+		for len(suffix) > 0 {
+			var step string
+			switch {
+			case strings.HasPrefix(suffix, "[]"):
+				step = "[]"
+			case strings.HasPrefix(suffix, "{}"):
+				step = "{}"
+			default:
+				return nil, fmt.Errorf("field path %q: %q: after a field name only [] (array items) and {} (map values) may follow", path, part)
+			}
+			suffix = suffix[2:]
+			var inner []avro.Schema
+			for _, c := range next {
+				if step == "[]" {
+					for _, a := range branchesOf[*avro.ArraySchema](c) {
+						inner = append(inner, a.Items())
+					}
+				} else {
+					for _, m := range branchesOf[*avro.MapSchema](c) {
+						inner = append(inner, m.Values())
+					}
+				}
+			}
+			kind := map[string]string{"[]": "an array", "{}": "a map"}[step]
+			if len(inner) == 0 {
+				return nil, fmt.Errorf("field %q is not %s", done, kind)
+			}
+			done += step
+			next = inner
+		}
+		current = next
+	}
+	return found, nil
+}
+
+// branchesOf returns s as a T, or the branches of the union s that are Ts.
+func branchesOf[T avro.Schema](s avro.Schema) []T {
+	s = deref(s)
+	if u, ok := s.(*avro.UnionSchema); ok {
+		var out []T
+		for _, b := range u.Types() {
+			if t, ok := deref(b).(T); ok {
+				out = append(out, t)
+			}
+		}
+		return out
+	}
+	if t, ok := s.(T); ok {
+		return []T{t}
+	}
+	return nil
+}
+
 func deref(s avro.Schema) avro.Schema {
 	if r, ok := s.(*avro.RefSchema); ok {
 		return r.Schema()

@@ -142,6 +142,47 @@ func TestLookupField(t *testing.T) {
 	}
 }
 
+// TestLookupPath resolves the paths of PII handling, which name fields inside arrays,
+// maps and every union branch as Classification does.
+func TestLookupPath(t *testing.T) {
+	s, err := ParseAvro(`{"type":"record","name":"R","fields":[
+		{"name":"id","type":"string"},
+		{"name":"customer","type":{"type":"record","name":"C","fields":[
+			{"name":"address","type":["null",{"type":"record","name":"A","fields":[{"name":"zip","type":"string"}]}]}]}},
+		{"name":"items","type":{"type":"array","items":{"type":"record","name":"I","fields":[{"name":"email","type":"string"}]}}},
+		{"name":"attrs","type":["null",{"type":"map","values":{"type":"record","name":"V","fields":[{"name":"ip","type":"string"}]}}]},
+		{"name":"grid","type":{"type":"array","items":{"type":"map","values":"I"}}},
+		{"name":"either","type":[{"type":"record","name":"X","fields":[{"name":"a","type":"int"}]},
+			{"type":"record","name":"Y","fields":[{"name":"a","type":"string"},{"name":"b","type":"int"}]}]},
+		{"name":"tags","type":{"type":"array","items":"string"}}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, branches := range map[string]int{"id": 1, "customer.address.zip": 1, "items": 1, "items[].email": 1,
+		"attrs{}.ip": 1, "grid[]{}.email": 1, "either.a": 2, "either.b": 1, "tags": 1} {
+		fs, err := LookupPath(s, path)
+		if err != nil || len(fs) != branches {
+			t.Errorf("LookupPath(%q) = %d fields, %v; want %d", path, len(fs), err, branches)
+		}
+	}
+	for path, wantErr := range map[string]string{
+		"":               "empty field path",
+		"nope":           `field "nope" not found`,
+		"items.email":    `field "items" is a array, not a record`,
+		"items[].nope":   `field "items[].nope" not found`,
+		"items{}.email":  `field "items" is not a map`,
+		"tags[].x":       `field "tags[]" is a string, not a record`,
+		"id[]":           `field "id" is not an array`,
+		"items[]x.email": `only [] (array items) and {} (map values) may follow`,
+		"[].email":       `has no field name`,
+	} {
+		_, err := LookupPath(s, path)
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("LookupPath(%q) = %v, want error containing %q", path, err, wantErr)
+		}
+	}
+}
+
 func FuzzParseAvro(f *testing.F) {
 	for _, seed := range []string{
 		`"string"`, `{"type":"array","items":"int"}`, `{"type":"map","values":["null","long"]}`,

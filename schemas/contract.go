@@ -19,7 +19,10 @@ type Contract struct {
 	KeyField    string      `json:"key_field,omitempty"`
 	TimeField   string      `json:"time_field,omitempty"`
 	Routes      RoutePolicy `json:"routes"`
-	// PII maps route -> field path -> handling (one of the Handling* constants).
+	// PII maps route -> field path -> handling (one of the Handling* constants). Paths
+	// are named as Classification names them: "email", "address.street",
+	// "items[].email" (inside an array's records), "attrs{}.ip" (inside a map's).
+	// Handling a field covers everything inside it.
 	PII       map[string]map[string]string `json:"pii,omitempty"`
 	Retention string                       `json:"retention,omitempty"`
 	// Classification is derived from the latest schema's field properties on read; it is
@@ -125,7 +128,7 @@ func (c *Contract) Validate(latest avro.Schema) ValidationErrors {
 		fields := c.PII[route]
 		for _, field := range sortedKeys(fields) {
 			path := "pii." + route + "." + field
-			if _, err := LookupField(latest, field); err != nil {
+			if _, err := LookupPath(latest, field); err != nil {
 				add(path, "%v", err)
 			}
 			switch fields[field] {
