@@ -92,15 +92,17 @@
 //
 // # create_tables
 //
-// With Config.CreateTables, the first event of each (table, schema id, mode) runs
+// With Config.CreateTables, the first event of each (table, schema, mode) runs
 // CREATE TYPE IF NOT EXISTS for the user types (dependency order) and CREATE TABLE IF
 // NOT EXISTS, then reads system_schema.columns and system_schema.types and adds, with
 // ALTER TABLE ... ADD and ALTER TYPE ... ADD, the columns and fields a new schema
 // version brings. A column or field that exists with another type (after ignoring
 // frozen<>), or a primary key of the other mode, is a *ConflictError: that schema's
-// events fail permanently, naming the columns. A failed DDL request is a *SchemaError,
-// retryable. Without create_tables nothing is checked: the tables must exist with the
-// layout above.
+// events fail permanently, naming the columns. The schema is the one the batch
+// resolves an event's schema id to, which the router may derive per route from the
+// contract's PII handling (a dropped field is written as no value, a hashed one as
+// text). A failed DDL request is a *SchemaError, retryable. Without create_tables
+// nothing is checked: the tables must exist with the layout above.
 //
 // # Writes
 //

@@ -90,8 +90,9 @@ type tableDef struct {
 	keyspace, table string
 	mode            routing.Mode
 	record          *avro.RecordSchema
-	columns         []colSpec // envelope then record fields: the INSERT's column order
-	udts            []udtSpec // in dependency order: a type comes after the types it uses
+	schema          avro.Schema // as the batch resolved it (defKey)
+	columns         []colSpec   // envelope then record fields: the INSERT's column order
+	udts            []udtSpec   // in dependency order: a type comes after the types it uses
 	insert          string
 	selectLatest    string // latest mode: the stored version of a key
 }
@@ -127,7 +128,7 @@ func newTableDef(keyspace, table string, mode routing.Mode, schema avro.Schema) 
 		return nil, fmt.Errorf("the contract's schema is a %s, not a record", schema.Type())
 	}
 	m := &typeMapper{table: table, udts: map[string]string{}, declared: map[string]bool{}, inProgress: map[string]bool{}}
-	d := &tableDef{keyspace: keyspace, table: table, mode: mode, record: rec, columns: envelopeColumns(mode)}
+	d := &tableDef{keyspace: keyspace, table: table, mode: mode, record: rec, schema: schema, columns: envelopeColumns(mode)}
 	for _, f := range rec.Fields() {
 		if strings.HasPrefix(f.Name(), "_waybill_") {
 			return nil, fmt.Errorf("field %q: names starting with _waybill_ are reserved for the envelope columns", f.Name())
@@ -450,7 +451,7 @@ func unfreeze(t string) string {
 // or field of another type, or another primary key, is a *ConflictError; a failed
 // request a *SchemaError.
 func (s *Sink) ensureTable(ctx context.Context, session *gocql.Session, d *tableDef, schemaID int) error {
-	k := defKey{d.table, schemaID, d.mode}
+	k := defKey{d.table, schemaID, d.mode, d.schema}
 	s.mu.Lock()
 	done := s.ready[k]
 	s.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/hamba/avro/v2"
 
 	"github.com/waybill-data/waybill/adapters/avrovalue"
 	"github.com/waybill-data/waybill/adapters/tlsopt"
@@ -44,6 +45,9 @@ type defKey struct {
 	table    string
 	schemaID int
 	mode     routing.Mode
+	// schema is the schema the batch resolved the id to: the router may give one id a
+	// schema derived for a route (its PII handling) that changes with the contract.
+	schema avro.Schema
 }
 
 // New validates cfg and returns a sink for the cluster it names. It does not contact
@@ -203,16 +207,16 @@ func usesTime(t *target.Template) bool {
 
 // tableDef returns the layout of a table for a schema, building it on first use.
 func (s *Sink) tableDef(b *routing.Batch, table string, schemaID int) (*tableDef, error) {
-	k := defKey{table, schemaID, b.Route.Mode}
+	schema, err := b.Schemas.Avro(schemaID)
+	if err != nil {
+		return nil, err
+	}
+	k := defKey{table, schemaID, b.Route.Mode, schema}
 	s.mu.Lock()
 	d, ok := s.defs[k]
 	s.mu.Unlock()
 	if ok {
 		return d, nil
-	}
-	schema, err := b.Schemas.Avro(schemaID)
-	if err != nil {
-		return nil, err
 	}
 	d, err = newTableDef(s.cfg.Keyspace, table, b.Route.Mode, schema)
 	if err != nil {

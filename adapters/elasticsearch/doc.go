@@ -35,8 +35,10 @@
 // # Mappings
 //
 // With mappings: schema (the default) the sink makes sure, before the first write of
-// each (index, schema id) in a process, that the index exists with explicit mappings
+// each (index, schema) in a process, that the index exists with explicit mappings
 // derived from the schema (create index; if it exists, put mapping to add new fields).
+// The schema is the one the batch resolves the event's schema id to, which the router
+// may derive per route from the contract's PII handling.
 // Explicit mappings matter: dynamic mapping would map a double first seen as 1.5 to
 // float and then reject 1e300, or map a union's branches onto one field. int and long
 // both map to long and float and double to double, so Avro's type promotions stay

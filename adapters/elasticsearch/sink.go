@@ -26,20 +26,22 @@ import (
 // Sink writes batches to Elasticsearch with the bulk API. It is safe for concurrent
 // use by several routes; each route calls Write one batch at a time.
 type Sink struct {
-	client   *elasticsearch.Client
-	cfg      Config
-	log      *slog.Logger
-	life     sync.RWMutex // Write holds it shared, Close exclusively
-	mu       sync.Mutex   // guards the fields below
-	closed   bool
-	tmpls    map[string]*target.Template
-	ensured  map[mappingKey]bool // indices whose mappings cover a schema id
-	schemaOf map[int]*avro.RecordSchema
+	client  *elasticsearch.Client
+	cfg     Config
+	log     *slog.Logger
+	life    sync.RWMutex // Write holds it shared, Close exclusively
+	mu      sync.Mutex   // guards the fields below
+	closed  bool
+	tmpls   map[string]*target.Template
+	ensured map[mappingKey]bool // indices whose mappings cover a schema
 }
 
+// mappingKey is an index and a schema its mappings cover. The schema is the one the
+// batch resolved its event's id to, not the id: the router may give one id a schema
+// derived for a route (its PII handling), which changes with the contract.
 type mappingKey struct {
-	index    string
-	schemaID int
+	index  string
+	schema *avro.RecordSchema
 }
 
 // New returns a sink for the cluster cfg names. It does not contact the cluster: an
@@ -79,10 +81,9 @@ func New(cfg Config, logger *slog.Logger) (*Sink, error) {
 	}
 	return &Sink{
 		client: client, cfg: cfg,
-		log:      logger.With("sink", "elasticsearch"),
-		tmpls:    map[string]*target.Template{},
-		ensured:  map[mappingKey]bool{},
-		schemaOf: map[int]*avro.RecordSchema{},
+		log:     logger.With("sink", "elasticsearch"),
+		tmpls:   map[string]*target.Template{},
+		ensured: map[mappingKey]bool{},
 	}, nil
 }
 
@@ -102,9 +103,10 @@ type item struct {
 	index   string // ES index
 	id      string // ES _id
 	eventID string
-	version int64  // external version (latest mode)
-	action  []byte // action and document lines
-	err     error  // its outcome; nil when stored
+	version int64              // external version (latest mode)
+	schema  *avro.RecordSchema // the schema its document follows
+	action  []byte             // action and document lines
+	err     error              // its outcome; nil when stored
 }
 
 // Write stores a batch; see the package documentation for the protocol.
@@ -133,7 +135,7 @@ func (s *Sink) Write(ctx context.Context, b *routing.Batch) error {
 		}
 	}
 	if s.cfg.mappings() == MappingsSchema {
-		ready = s.ensureMappings(ctx, ready, b)
+		ready = s.ensureMappings(ctx, ready)
 	}
 	s.bulk(ctx, ready)
 	if latest {
@@ -215,9 +217,7 @@ func (s *Sink) prepare(it *item, ev *routing.Event, b *routing.Batch, tmpl *targ
 	if !ok {
 		return fail(fmt.Errorf("schema %d is a %s, not a record", ev.SchemaID, schema.Type()))
 	}
-	s.mu.Lock()
-	s.schemaOf[ev.SchemaID] = rs
-	s.mu.Unlock()
+	it.schema = rs
 	value, err := avrovalue.Decode(schema, ev.Data)
 	if err != nil {
 		return fail(fmt.Errorf("decoding data: %w", err))
@@ -262,24 +262,22 @@ func isRetryableLookup(err error) bool {
 	return errors.As(err, &c) && c.Retryable()
 }
 
-// ensureMappings makes sure, once per (index, schema id) in this process, that each
+// ensureMappings makes sure, once per (index, schema) in this process, that each
 // index exists with the schema's mappings: it creates the index, or adds the
 // schema's fields to an existing one. Items whose index could not be prepared get the
 // failure and are left out of the result.
-func (s *Sink) ensureMappings(ctx context.Context, items []*item, b *routing.Batch) []*item {
+func (s *Sink) ensureMappings(ctx context.Context, items []*item) []*item {
 	failed := map[mappingKey]error{}
 	var out []*item
 	for _, it := range items {
-		ev := &b.Events[it.pos]
-		key := mappingKey{it.index, ev.SchemaID}
+		key := mappingKey{it.index, it.schema}
 		s.mu.Lock()
 		done := s.ensured[key]
-		rs := s.schemaOf[ev.SchemaID]
 		s.mu.Unlock()
 		if !done {
 			err, seen := failed[key]
 			if !seen {
-				err = s.putMappings(ctx, it.index, rs)
+				err = s.putMappings(ctx, it.index, it.schema)
 				failed[key] = err
 				if err == nil {
 					s.mu.Lock()
