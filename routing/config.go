@@ -37,6 +37,8 @@ type Config struct {
 	Auth AuthConfig `yaml:"auth"`
 	// TLS serves the listener over TLS.
 	TLS ListenerTLS `yaml:"tls"`
+	// PII is the hash key and the default handling of classified fields (piiconfig.go).
+	PII PIIConfig `yaml:"pii"`
 }
 
 // AuthConfig names the tokens file (package schemas/auth) the registry shares.
@@ -102,6 +104,9 @@ type RouteConfig struct {
 	MaxLag  Duration      `yaml:"max_lag"`
 	Backlog BacklogConfig `yaml:"backlog"`
 	Retry   RetryConfig   `yaml:"retry"`
+	// PIIDefault is the handling of classified fields the contract declares none for on
+	// this route; empty: pii.defaults of the route's class.
+	PIIDefault string `yaml:"pii_default"`
 }
 
 // BatchConfig bounds one sink write.
@@ -308,6 +313,7 @@ func (c *Config) Validate(kinds map[string]SinkKind) error {
 	if c.TLS.ClientCAFile != "" && !c.TLS.Enabled() {
 		add("tls.client_ca_file", "needs tls.cert_file and tls.key_file: client certificates are only offered over TLS")
 	}
+	c.PII.validate(add)
 	if len(c.Sinks) == 0 {
 		add("sinks", "at least one sink is required")
 	}
@@ -385,6 +391,7 @@ func (c *Config) validateRoute(name string, r RouteConfig, add func(path, format
 	if r.Retry.InitialBackoff <= 0 || r.Retry.MaxBackoff < r.Retry.InitialBackoff {
 		add(path+".retry", "need 0 < initial_backoff <= max_backoff")
 	}
+	c.PII.validateDefault(path+".pii_default", r.PIIDefault, add)
 }
 
 func sortedNames[V any](m map[string]V) []string {

@@ -312,12 +312,14 @@ func (r *route) erase(ctx context.Context, rec *Record) error {
 	}
 	backoff := r.cfg.Retry.InitialBackoff.D()
 	for attempt := 1; ; attempt++ {
-		err := eraser.Erase(ctx, r.info(), rec.Contract, rec.Key)
+		err := r.eraseStored(ctx, eraser, rec) // the key as the store holds it (pii.go)
 		if err == nil {
 			var n int
 			if n, err = r.rt.dead.EraseKey(r.name, rec.Contract, rec.Key, rec.Seq); err == nil {
 				r.mu.Lock()
-				r.state.sampleErased(rec.Contract + "|" + rec.Key)
+				for _, k := range r.storedKeys(rec.Contract, rec.Key) {
+					r.state.sampleErased(rec.Contract + "|" + k)
+				}
 				r.mu.Unlock()
 				r.rt.metrics.erasures.WithLabelValues(r.name, ErasureErased).Inc()
 				r.rt.log.Info("key erased", "route", r.name, "contract", rec.Contract, "id", rec.ID, "dead_letters_erased", n)

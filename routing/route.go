@@ -237,27 +237,40 @@ func (r *route) collect(ctx context.Context, rd *wal.Reader) (events []Event, la
 	}
 }
 
-// deliver writes a batch until every event is stored or dead-lettered. Analytic routes
-// retry retryable failures forever; runtime routes dead-letter what is older than
-// max_lag. It returns an error only when ctx ends.
+// deliver writes a batch until every event is stored or dead-lettered, after applying
+// the route's PII handling (pii.go), which may split it into runs written in order.
+// It returns an error only when ctx ends.
 func (r *route) deliver(ctx context.Context, events []Event) error {
-	pending := events
+	for _, run := range r.protect(events) {
+		if err := r.deliverRun(ctx, run); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deliverRun writes a run until every event is stored or dead-lettered. Analytic
+// routes retry retryable failures forever; runtime routes dead-letter what is older
+// than max_lag. The sink gets run.sent; dead letters and counts use run.events, as the
+// router accepted them.
+func (r *route) deliverRun(ctx context.Context, run piiRun) error {
+	pending, sent := run.events, run.sent
 	backoff := r.cfg.Retry.InitialBackoff.D()
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		start := r.rt.now()
-		err := r.sink.Write(ctx, &Batch{Route: r.info(), Events: pending, Schemas: schemaSource{r.rt.contracts}})
+		err := r.sink.Write(ctx, &Batch{Route: r.info(), Events: sent, Schemas: run.schemas})
 		r.rt.metrics.deliveryLatency.WithLabelValues(r.name).Observe(time.Since(start).Seconds())
 		if err == nil {
-			r.delivered(pending)
+			r.deliveredSent(pending, sent)
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		var retry []Event
+		var retry, retrySent []Event
 		var be *BatchError
 		switch {
 		case errors.As(err, &be):
@@ -268,31 +281,31 @@ func (r *route) deliver(ctx context.Context, events []Event) error {
 				}
 				failed[it.Index] = true
 				if Retryable(it.Err) {
-					retry = append(retry, pending[it.Index])
+					retry, retrySent = append(retry, pending[it.Index]), append(retrySent, sent[it.Index])
 				} else {
 					r.deadLetter(pending[it.Index], it.Err.Error())
 				}
 			}
-			var ok []Event
+			var ok, okSent []Event
 			for i, ev := range pending {
 				if !failed[i] {
-					ok = append(ok, ev)
+					ok, okSent = append(ok, ev), append(okSent, sent[i])
 				}
 			}
-			r.delivered(ok)
+			r.deliveredSent(ok, okSent)
 		case !Retryable(err):
 			for _, ev := range pending {
 				r.deadLetter(ev, err.Error())
 			}
 		default:
-			retry = pending
+			retry, retrySent = pending, sent
 		}
 		if len(retry) == 0 {
 			return nil
 		}
 		r.rt.metrics.failed.WithLabelValues(r.name).Add(float64(len(retry)))
 		if r.cfg.Class == Runtime {
-			retry = r.expire(retry, err)
+			retry, retrySent = r.expireSent(retry, retrySent, err)
 			if len(retry) == 0 {
 				return nil
 			}
@@ -300,7 +313,7 @@ func (r *route) deliver(ctx context.Context, events []Event) error {
 		if attempt == 1 || attempt%10 == 0 {
 			r.rt.log.Warn("delivery failed; retrying", "route", r.name, "events", len(retry), "attempt", attempt, "backoff", backoff, "error", err)
 		}
-		pending = retry
+		pending, sent = retry, retrySent
 		if err := sleep(ctx, jitter(backoff)); err != nil {
 			return err
 		}
@@ -310,29 +323,39 @@ func (r *route) deliver(ctx context.Context, events []Event) error {
 
 // expire dead-letters runtime events received longer than max_lag ago.
 func (r *route) expire(events []Event, cause error) []Event {
+	keep, _ := r.expireSent(events, events, cause)
+	return keep
+}
+
+// expireSent is expire for events and, index by index, the form the sink gets them in
+// (pii.go); it returns what is kept of both.
+func (r *route) expireSent(events, sent []Event, cause error) (keep, keepSent []Event) {
 	cutoff := r.rt.now().Add(-r.cfg.MaxLag.D())
-	var keep []Event
-	for _, ev := range events {
+	for i, ev := range events {
 		if ev.Received.Before(cutoff) {
 			r.deadLetter(ev, fmt.Sprintf("max_lag %s exceeded; last error: %v", r.cfg.MaxLag.D(), cause))
 		} else {
-			keep = append(keep, ev)
+			keep, keepSent = append(keep, ev), append(keepSent, sent[i])
 		}
 	}
-	return keep
+	return keep, keepSent
 }
 
 func (r *route) info() Route {
 	return Route{Name: r.name, Class: r.cfg.Class, Mode: r.cfg.Mode, Target: r.cfg.Target}
 }
 
-func (r *route) delivered(events []Event) {
+func (r *route) delivered(events []Event) { r.deliveredSent(events, events) }
+
+// deliveredSent counts events delivered in the form sent (pii.go): a latest route
+// samples the keys the store holds, which PII handling may have hashed.
+func (r *route) deliveredSent(events, sent []Event) {
 	if len(events) == 0 {
 		return
 	}
 	var keys ledgerKeys
 	r.mu.Lock()
-	for _, ev := range events {
+	for _, ev := range sent {
 		r.state.Delivered[keys.of(ev.Contract, ev.Time)]++
 		if r.cfg.Mode == Latest && ev.Key != "" {
 			r.state.sampleDelivered(ev)

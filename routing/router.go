@@ -33,6 +33,7 @@ type Router struct {
 	freshness ContractFreshness // nil: readiness does not look at the contract cache
 	auth      *auth.Authority   // nil: authentication is off (auth.go)
 	audit     AuditLog          // nil: erasure requests are only logged (erasure.go)
+	pii       *piiStage         // PII handling plans and the hash key (pii.go)
 	closing   atomic.Bool       // BeginShutdown or Close was called
 	walFull   atomic.Bool       // the last append hit the WAL's disk budget
 	erasures  erasureWaiters    // POST /v1/erasure requests waiting for their routes
@@ -99,6 +100,10 @@ func New(opts Options) (*Router, error) {
 		freshness: opts.Freshness, auth: opts.Authority, audit: opts.Audit}
 	if rt.freshness == nil {
 		rt.freshness, _ = opts.Contracts.(ContractFreshness)
+	}
+	if rt.pii, err = newPIIStage(cfg.PII, log); err != nil {
+		w.Close()
+		return nil, err
 	}
 	if rt.ledger, err = OpenLedger(cfg.StateDir); err != nil {
 		w.Close()
