@@ -5,14 +5,20 @@ package router_test
 // hamba's container decoder), never through the adapters.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,6 +27,7 @@ import (
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 	es "github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
+	"github.com/hamba/avro/v2"
 	"github.com/hamba/avro/v2/ocf"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -170,6 +177,42 @@ func (s *stores) lakeEvents(t testing.TB, contract string) []storedEvent {
 // WebHDFS requests and hamba's container decoder.
 func (s *stores) hdfsEvents(t testing.TB, dir string) []storedEvent {
 	t.Helper()
+	var out []storedEvent
+	for _, f := range s.hdfsFiles(t, dir) {
+		dec, err := ocf.NewDecoder(bytes.NewReader(f.data))
+		if err != nil {
+			t.Fatalf("%s: %v", f.path, err)
+		}
+		for dec.HasNext() {
+			var r struct {
+				ID   string         `avro:"id"`
+				Key  string         `avro:"key"`
+				Time time.Time      `avro:"time"`
+				Data map[string]any `avro:"data"`
+			}
+			if err := dec.Decode(&r); err != nil {
+				t.Fatalf("%s: %v", f.path, err)
+			}
+			n, _ := r.Data["n"].(int64)
+			out = append(out, storedEvent{ID: r.ID, Key: r.Key, Time: r.Time.UTC(), N: n})
+		}
+		if err := dec.Error(); err != nil {
+			t.Fatalf("%s: %v", f.path, err)
+		}
+	}
+	return out
+}
+
+// storedFile is one committed data file of a file store.
+type storedFile struct {
+	path string
+	data []byte
+}
+
+// hdfsFiles reads every committed .avro file under dir (recursively) with plain
+// WebHDFS requests.
+func (s *stores) hdfsFiles(t testing.TB, dir string) []storedFile {
+	t.Helper()
 	var list struct {
 		FileStatuses struct {
 			FileStatus []struct {
@@ -181,33 +224,164 @@ func (s *stores) hdfsEvents(t testing.TB, dir string) []storedEvent {
 	if status := webhdfsGet(t, s.addrs.WebHDFS, dir, "LISTSTATUS", &list); status == http.StatusNotFound {
 		return nil
 	}
-	var out []storedEvent
+	var out []storedFile
 	for _, f := range list.FileStatuses.FileStatus {
 		p := dir + "/" + f.PathSuffix
 		switch {
 		case f.Type == "DIRECTORY":
-			out = append(out, s.hdfsEvents(t, p)...)
+			out = append(out, s.hdfsFiles(t, p)...)
 		case strings.HasSuffix(f.PathSuffix, ".avro") && !strings.HasPrefix(f.PathSuffix, "."):
-			dec, err := ocf.NewDecoder(strings.NewReader(string(webhdfsOpen(t, s.addrs.WebHDFS, p))))
+			out = append(out, storedFile{p, webhdfsOpen(t, s.addrs.WebHDFS, p)})
+		}
+	}
+	return out
+}
+
+// lakeFiles reads every committed .avro file of contract in the lake, straight from
+// the file system.
+func (s *stores) lakeFiles(t testing.TB, contract string) []storedFile {
+	t.Helper()
+	var out []storedFile
+	err := filepath.WalkDir(filepath.Join(s.lake, contract), func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil || d.IsDir() || !strings.HasSuffix(d.Name(), ".avro") || strings.HasPrefix(d.Name(), ".") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		out = append(out, storedFile{p, b})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// storedRecord is one record as a store holds it, whole. Raw is its stored form, to
+// search for values that must not be there: a container record re-encoded as JSON, a
+// BSON document, an Elasticsearch _source, a CQL row as gocql prints it. Fields are
+// the contract's fields as the store's client decodes them (for Cassandra, every
+// column), and Schema, for file stores, the file's writer schema.
+type storedRecord struct {
+	Raw    []byte
+	Fields map[string]any
+	Schema avro.Schema
+	File   string
+}
+
+// records returns every record a route of storeRoutes holds for contract, whole,
+// read with the store's own client (profiles: MongoDB's documents).
+func (s *stores) records(t testing.TB, route, contract string) []storedRecord {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	switch route {
+	case "lake":
+		return containerRecords(t, s.lakeFiles(t, contract))
+	case "hdfs":
+		return containerRecords(t, s.hdfsFiles(t, "/wb/"+contract))
+	case "timeline":
+		sess := s.cassandra(t, "wb")
+		defer sess.Close()
+		it := sess.Query(`SELECT * FROM tl_` + contract).WithContext(ctx).PageSize(1000).Iter()
+		var out []storedRecord
+		for {
+			row := map[string]any{}
+			if !it.MapScan(row) {
+				break
+			}
+			out = append(out, storedRecord{Raw: fmt.Appendf(nil, "%v", row), Fields: plainValue(row).(map[string]any)})
+		}
+		if err := it.Close(); err != nil {
+			t.Fatalf("reading tl_%s: %v", contract, err)
+		}
+		return out
+	case "profiles":
+		var out []storedRecord
+		for _, raw := range s.profileDocs(t, ctx, contract) {
+			var doc bson.D
+			if err := bson.Unmarshal(raw, &doc); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, storedRecord{Raw: raw, Fields: plainValue(doc).(map[string]any)})
+		}
+		return out
+	case "search":
+		var out []storedRecord
+		for _, src := range s.esSources(t, ctx, "ev-"+contract) {
+			var fields map[string]any
+			if err := json.Unmarshal(src, &fields); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, storedRecord{Raw: src, Fields: fields})
+		}
+		return out
+	}
+	t.Fatalf("no reader for route %s", route)
+	return nil
+}
+
+// plainValue turns a client's values into map[string]any, []any and scalars: BSON
+// documents and arrays, and gocql's typed maps and lists (user types, collections).
+func plainValue(v any) any {
+	if d, ok := v.(bson.D); ok {
+		m := make(map[string]any, len(d))
+		for _, e := range d {
+			m[e.Key] = plainValue(e.Value)
+		}
+		return m
+	}
+	if _, ok := v.([]byte); ok {
+		return v
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Map:
+		m := make(map[string]any, rv.Len())
+		for it := rv.MapRange(); it.Next(); {
+			m[fmt.Sprint(it.Key().Interface())] = plainValue(it.Value().Interface())
+		}
+		return m
+	case reflect.Slice:
+		out := make([]any, rv.Len())
+		for i := range out {
+			out[i] = plainValue(rv.Index(i).Interface())
+		}
+		return out
+	case reflect.Pointer:
+		if rv.IsNil() {
+			return nil
+		}
+		return plainValue(rv.Elem().Interface())
+	}
+	return v
+}
+
+// containerRecords decodes container files with hamba's decoder into generic values.
+func containerRecords(t testing.TB, files []storedFile) []storedRecord {
+	t.Helper()
+	var out []storedRecord
+	for _, f := range files {
+		dec, err := ocf.NewDecoder(bytes.NewReader(f.data))
+		if err != nil {
+			t.Fatalf("%s: %v", f.path, err)
+		}
+		for dec.HasNext() {
+			var r map[string]any
+			if err := dec.Decode(&r); err != nil {
+				t.Fatalf("%s: %v", f.path, err)
+			}
+			raw, err := json.Marshal(r)
 			if err != nil {
-				t.Fatalf("%s: %v", p, err)
+				t.Fatal(err)
 			}
-			for dec.HasNext() {
-				var r struct {
-					ID   string         `avro:"id"`
-					Key  string         `avro:"key"`
-					Time time.Time      `avro:"time"`
-					Data map[string]any `avro:"data"`
-				}
-				if err := dec.Decode(&r); err != nil {
-					t.Fatalf("%s: %v", p, err)
-				}
-				n, _ := r.Data["n"].(int64)
-				out = append(out, storedEvent{ID: r.ID, Key: r.Key, Time: r.Time.UTC(), N: n})
-			}
-			if err := dec.Error(); err != nil {
-				t.Fatalf("%s: %v", p, err)
-			}
+			data, _ := r["data"].(map[string]any)
+			out = append(out, storedRecord{Raw: raw, Fields: data, Schema: dec.Schema(), File: f.path})
+		}
+		if err := dec.Error(); err != nil {
+			t.Fatalf("%s: %v", f.path, err)
 		}
 	}
 	return out
@@ -234,6 +408,29 @@ func (s *stores) cassandraEvents(t testing.TB, ctx context.Context, table string
 // esEvents pages through an index with search_after, sorted by event id.
 func (s *stores) esEvents(t testing.TB, ctx context.Context, index string) []storedEvent {
 	t.Helper()
+	var out []storedEvent
+	for _, src := range s.esSources(t, ctx, index) {
+		var doc struct {
+			N    int64 `json:"n"`
+			Meta struct {
+				ID   string `json:"id"`
+				Key  string `json:"key"`
+				Time string `json:"time"`
+			} `json:"_waybill"`
+		}
+		if err := json.Unmarshal(src, &doc); err != nil {
+			t.Fatalf("%s: %v", index, err)
+		}
+		at, _ := time.Parse(time.RFC3339Nano, doc.Meta.Time)
+		out = append(out, storedEvent{ID: doc.Meta.ID, Key: doc.Meta.Key, Time: at, N: doc.N})
+	}
+	return out
+}
+
+// esSources returns the _source of every document of an index, paging with
+// search_after sorted by event id.
+func (s *stores) esSources(t testing.TB, ctx context.Context, index string) []json.RawMessage {
+	t.Helper()
 	client, err := es.NewClient(es.Config{Addresses: []string{s.addrs.Elasticsearch}})
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +443,7 @@ func (s *stores) esEvents(t testing.TB, ctx context.Context, index string) []sto
 			return nil
 		}
 	}
-	var out []storedEvent
+	var out []json.RawMessage
 	var after []any
 	for {
 		q := map[string]any{"size": 1000, "query": map[string]any{"match_all": map[string]any{}}, "sort": []any{"_waybill.id"}}
@@ -261,15 +458,8 @@ func (s *stores) esEvents(t testing.TB, ctx context.Context, index string) []sto
 		var page struct {
 			Hits struct {
 				Hits []struct {
-					Sort   []any `json:"sort"`
-					Source struct {
-						N    int64 `json:"n"`
-						Meta struct {
-							ID   string `json:"id"`
-							Key  string `json:"key"`
-							Time string `json:"time"`
-						} `json:"_waybill"`
-					} `json:"_source"`
+					Sort   []any           `json:"sort"`
+					Source json.RawMessage `json:"_source"`
 				} `json:"hits"`
 			} `json:"hits"`
 		}
@@ -279,8 +469,7 @@ func (s *stores) esEvents(t testing.TB, ctx context.Context, index string) []sto
 			t.Fatalf("searching %s: HTTP %d %v", index, res.StatusCode, err)
 		}
 		for _, h := range page.Hits.Hits {
-			at, _ := time.Parse(time.RFC3339Nano, h.Source.Meta.Time)
-			out = append(out, storedEvent{ID: h.Source.Meta.ID, Key: h.Source.Meta.Key, Time: at, N: h.Source.N})
+			out = append(out, h.Source)
 		}
 		if len(page.Hits.Hits) < 1000 {
 			return out
@@ -294,6 +483,28 @@ func (s *stores) latest(t testing.TB, contract string) map[string]storedEvent {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	out := map[string]storedEvent{}
+	for _, raw := range s.profileDocs(t, ctx, contract) {
+		var doc struct {
+			Key  string `bson:"_id"`
+			N    int64  `bson:"n"`
+			Meta struct {
+				ID   string `bson:"id"`
+				Time int64  `bson:"time"`
+			} `bson:"_waybill"`
+		}
+		if err := bson.Unmarshal(raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		out[doc.Key] = storedEvent{ID: doc.Meta.ID, Key: doc.Key, Time: time.UnixMicro(doc.Meta.Time).UTC(), N: doc.N}
+	}
+	return out
+}
+
+// profileDocs returns every document of the profiles route's collection for contract,
+// as the MongoDB driver reads them.
+func (s *stores) profileDocs(t testing.TB, ctx context.Context, contract string) []bson.Raw {
+	t.Helper()
 	c, err := mongo.Connect(options.Client().ApplyURI(s.addrs.MongoDB))
 	if err != nil {
 		t.Fatal(err)
@@ -304,20 +515,9 @@ func (s *stores) latest(t testing.TB, contract string) map[string]storedEvent {
 		t.Fatal(err)
 	}
 	defer cur.Close(ctx)
-	out := map[string]storedEvent{}
+	var out []bson.Raw
 	for cur.Next(ctx) {
-		var doc struct {
-			Key  string `bson:"_id"`
-			N    int64  `bson:"n"`
-			Meta struct {
-				ID   string `bson:"id"`
-				Time int64  `bson:"time"`
-			} `bson:"_waybill"`
-		}
-		if err := cur.Decode(&doc); err != nil {
-			t.Fatal(err)
-		}
-		out[doc.Key] = storedEvent{ID: doc.Meta.ID, Key: doc.Key, Time: time.UnixMicro(doc.Meta.Time).UTC(), N: doc.N}
+		out = append(out, slices.Clone(cur.Current))
 	}
 	if err := cur.Err(); err != nil {
 		t.Fatal(err)
