@@ -26,8 +26,11 @@ type regJob struct {
 
 func TestTwoRegistriesOneEtcdConcurrentRegistration(t *testing.T) {
 	t.Parallel()
-	a := startRegistry(t, "registry A (embedded etcd)", registryOpts{})
-	b := startRegistry(t, "registry B (etcd of A)", registryOpts{EtcdEndpoints: []string{a.EtcdAddr}})
+	// This test is about ids and versions under races, not latency: a generous store
+	// timeout keeps a loaded CI machine (every registration is two transactions plus its
+	// audit records, retried on conflict) from turning slowness into 500s.
+	a := startRegistry(t, "registry A (embedded etcd)", registryOpts{StoreTimeout: 30 * time.Second})
+	b := startRegistry(t, "registry B (etcd of A)", registryOpts{EtcdEndpoints: []string{a.EtcdAddr}, StoreTimeout: 30 * time.Second})
 	regs := []*registryProc{a, b}
 	names := []string{"A", "B"}
 
