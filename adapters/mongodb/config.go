@@ -24,6 +24,7 @@ const (
 	DefaultServerSelectionTimeout = 10 * time.Second
 	DefaultWriteTimeout           = 30 * time.Second
 	DefaultMaxPoolSize            = 16
+	DefaultLatestBulkWrites       = 1000
 )
 
 // Config configures the MongoDB sink.
@@ -42,6 +43,11 @@ type Config struct {
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// MaxPoolSize is the most connections per server (default 16).
 	MaxPoolSize uint64 `yaml:"max_pool_size"`
+	// LatestBulkWrites bounds the conditional upserts of one latest-mode bulk write
+	// (default 1000). MongoDB takes large bulks in its stride; FerretDB v1 applies them
+	// one by one in ~7 ms each and can stall on a few hundred, so keep it small (32)
+	// there.
+	LatestBulkWrites int `yaml:"latest_bulk_writes"`
 	// WriteConcern overrides the write concern per path class; see DefaultWriteConcern.
 	WriteConcern WriteConcerns `yaml:"write_concern"`
 	// Decimal is how Avro decimals are stored: "decimal128" (default) or "string".
@@ -109,6 +115,13 @@ func (c Config) serverSelectionTimeout() time.Duration {
 
 func (c Config) writeTimeout() time.Duration { return orDefault(c.WriteTimeout, DefaultWriteTimeout) }
 
+func (c Config) latestBulkWrites() int {
+	if c.LatestBulkWrites <= 0 {
+		return DefaultLatestBulkWrites
+	}
+	return c.LatestBulkWrites
+}
+
 func (c Config) maxPoolSize() uint64 {
 	if c.MaxPoolSize == 0 {
 		return DefaultMaxPoolSize
@@ -141,6 +154,9 @@ func (c Config) Validate(path string) []error {
 		return path + "." + field
 	}
 	var errs []error
+	if c.LatestBulkWrites < 0 {
+		errs = append(errs, fmt.Errorf("%s: must not be negative, got %d", at("latest_bulk_writes"), c.LatestBulkWrites))
+	}
 	switch {
 	case c.URI == "":
 		errs = append(errs, fmt.Errorf("%s: is required", at("uri")))

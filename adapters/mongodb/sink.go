@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -287,12 +288,17 @@ func (s *Sink) upsertLatest(ctx context.Context, coll *mongo.Collection, items [
 	for _, k := range keys {
 		slices.SortStableFunc(k.candidates, func(a, b item) int { return -compareVersion(a.event, b.event) })
 	}
+	keys, err := skipStale(ctx, coll, keys)
+	if err != nil {
+		failAll(keys, classify(err), out)
+		return
+	}
 	// perRound is how many keys one BulkWrite carries. It drops to 1 for the rest of
 	// the group when a reply does not account for every write: FerretDB v1 stops an
 	// unordered bulk of upserts at the first error and reports it at index 0, leaving
 	// the other writes undone without saying so. One write per request makes the
 	// error's index right; on MongoDB the replies always add up and this never happens.
-	perRound := len(keys)
+	perRound := min(len(keys), s.cfg.latestBulkWrites())
 	for len(keys) > 0 {
 		round := keys[:min(perRound, len(keys))]
 		rest := keys[len(round):]
@@ -350,6 +356,57 @@ func (s *Sink) upsertLatest(ctx context.Context, coll *mongo.Collection, items [
 		}
 		keys = append(next, rest...)
 	}
+}
+
+// skipStale drops the keys whose stored document is already at least as new as the
+// batch's newest event for them: those events count as delivered. Out-of-order events
+// of a busy key mostly lose to a version already stored, and sending each only to
+// have its upsert refused costs a failed write (and, on FerretDB, a whole bulk round,
+// see perRound). The conditional upsert still decides for the keys kept, so a writer
+// racing between this read and the write is handled as before.
+func skipStale(ctx context.Context, coll *mongo.Collection, keys []*latestKey) ([]*latestKey, error) {
+	const chunk = 500
+	kept := keys[:0:0]
+	for start := 0; start < len(keys); start += chunk {
+		part := keys[start:min(start+chunk, len(keys))]
+		ids := make([]string, len(part))
+		for i, k := range part {
+			ids[i] = k.candidates[0].event.Key
+		}
+		cur, err := coll.Find(ctx, bson.D{{Key: fieldID, Value: bson.D{{Key: "$in", Value: ids}}}},
+			options.Find().SetProjection(bson.D{{Key: fieldMetadata + ".time", Value: 1}, {Key: fieldMetadata + ".id", Value: 1}}))
+		if err != nil {
+			return keys, err
+		}
+		stored := map[string]routing.Event{}
+		for cur.Next(ctx) {
+			var doc struct {
+				Key  string `bson:"_id"`
+				Meta struct {
+					ID   string `bson:"id"`
+					Time int64  `bson:"time"`
+				} `bson:"_waybill"`
+			}
+			if err := cur.Decode(&doc); err != nil {
+				cur.Close(ctx)
+				return keys, err
+			}
+			stored[doc.Key] = routing.Event{ID: doc.Meta.ID, Time: time.UnixMicro(doc.Meta.Time)}
+		}
+		err = cur.Err()
+		cur.Close(ctx)
+		if err != nil {
+			return keys, err
+		}
+		for _, k := range part {
+			head := k.candidates[0].event
+			if st, ok := stored[head.Key]; ok && compareVersion(head, &st) <= 0 {
+				continue // the stored version is as new: delivered
+			}
+			kept = append(kept, k)
+		}
+	}
+	return kept, nil
 }
 
 // accountsForAll reports whether a bulk upsert's reply accounts for each of its n

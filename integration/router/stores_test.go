@@ -103,7 +103,7 @@ func (s *stores) sinksYAML(t testing.TB) string {
   lake:      {kind: lake, path: %s}
   hdfs:      {kind: webhdfs, namenodes: ["%s"], root: /wb, user: waybill, timeout: 5s}
   cassandra: {kind: cassandra, hosts: [%s], port: %d, keyspace: wb, create_tables: true, timeout: 5s, connect_timeout: 2s, reconnect_interval: 200ms}
-  mongodb:   {kind: mongodb, uri: "%s", database: wb, decimal: string, server_selection_timeout: 2s, connect_timeout: 2s}
+  mongodb:   {kind: mongodb, uri: "%s", database: wb, decimal: string, latest_bulk_writes: 32, server_selection_timeout: 2s, connect_timeout: 2s}
   search:    {kind: elasticsearch, addresses: ["%s"], timeout: 5s}
 `, s.lake, s.addrs.WebHDFS, host, port, s.addrs.MongoDB, s.addrs.Elasticsearch)
 }

@@ -61,10 +61,14 @@ func (m *mongoStore) dropDatabase(t testing.TB) {
 }
 
 func (m *mongoStore) config() mongodb.Config {
-	return mongodb.Config{
+	c := mongodb.Config{
 		URI: m.uri, Database: m.database, Decimal: m.decimal,
 		ServerSelectionTimeout: 2 * time.Second, ConnectTimeout: 2 * time.Second, WriteTimeout: 15 * time.Second,
 	}
+	if m.server != nil {
+		c.LatestBulkWrites = 32 // FerretDB applies a bulk's upserts one by one
+	}
+	return c
 }
 
 func (m *mongoStore) open(t *testing.T) routing.Sink {
