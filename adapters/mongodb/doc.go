@@ -91,6 +91,13 @@
 // it is at least as new, and the event counts as delivered. When a key's newest event
 // fails permanently, its next newest is written instead.
 //
+// Before writing, the sink reads the stored versions of the batch's keys (one find by
+// _id per 500 keys) and drops the keys whose stored version is at least as new as the
+// batch's newest: those events count as delivered without a write. The conditional
+// upsert still decides for the rest, so a writer racing between the read and the write
+// changes nothing. A bulk carries at most latest_bulk_writes upserts (default 1000;
+// keep it small, e.g. 32, on FerretDB, which applies them one by one).
+//
 // Every bulk reply must account for each of its writes (matched, upserted or a write
 // error). One that does not — FerretDB v1 stops an unordered bulk of upserts at its
 // first error, reports that error at index 0 and leaves the rest undone — makes the
