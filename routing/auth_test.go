@@ -3,8 +3,6 @@ package routing
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -33,20 +31,15 @@ const (
 	tokExpired = "tok-expired"
 )
 
-func sha(token string) string {
-	s := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(s[:])
-}
-
 func tokensFile(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "tokens.yaml")
 	body := `tokens:
-  - {name: orders-ci, team: team-orders, sha256: ` + sha(tokOwner) + `}
-  - {name: analytics, team: team-analytics, sha256: ` + sha(tokGranted) + `}
-  - {name: web-ci, team: team-web, sha256: ` + sha(tokClicks) + `}
-  - {name: root, team: platform, admin: true, sha256: ` + sha(tokAdmin) + `}
-  - {name: old, team: team-orders, sha256: ` + sha(tokExpired) + `, expires: 2020-01-01T00:00:00Z}
+  - {name: orders-ci, team: team-orders, sha256: ` + auth.Digest(tokOwner) + `}
+  - {name: analytics, team: team-analytics, sha256: ` + auth.Digest(tokGranted) + `}
+  - {name: web-ci, team: team-web, sha256: ` + auth.Digest(tokClicks) + `}
+  - {name: root, team: platform, admin: true, sha256: ` + auth.Digest(tokAdmin) + `}
+  - {name: old, team: team-orders, sha256: ` + auth.Digest(tokExpired) + `, expires: 2020-01-01T00:00:00Z}
 grants:
   team-analytics: ["ord*"]
 `

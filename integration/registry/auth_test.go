@@ -10,11 +10,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -33,16 +31,12 @@ import (
 	hamba "github.com/hamba/avro/v2/registry"
 
 	"github.com/waybill-data/waybill/integration/internal/testproc"
+	"github.com/waybill-data/waybill/schemas/auth"
 )
-
-func tokenDigest(token string) string {
-	s := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(s[:])
-}
 
 // tokenEntry is one line of a tokens file.
 func tokenEntry(name, team, token string, admin bool) string {
-	return fmt.Sprintf("  - {name: %s, team: %s, admin: %v, sha256: %s}\n", name, team, admin, tokenDigest(token))
+	return fmt.Sprintf("  - {name: %s, team: %s, admin: %v, sha256: %s}\n", name, team, admin, auth.Digest(token))
 }
 
 // writeAtomically replaces a file the way an operator's tooling should: by rename.

@@ -7,9 +7,7 @@ package router_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -21,12 +19,8 @@ import (
 
 	"github.com/waybill-data/waybill/integration/internal/testcert"
 	"github.com/waybill-data/waybill/integration/internal/testproc"
+	"github.com/waybill-data/waybill/schemas/auth"
 )
-
-func tokenSHA(token string) string {
-	s := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(s[:])
-}
 
 // writeTokensFile replaces the tokens file atomically, as an operator's tooling would.
 func writeTokensFile(t *testing.T, path, body string) {
@@ -109,7 +103,7 @@ func TestRouterTokensGrantsAndHotReload(t *testing.T) {
   - {name: team-ci, team: team, sha256: %s}
   - {name: web-ci, team: team-web, sha256: %s}
   - {name: old-ci, team: team, sha256: %s, expires: 2020-01-01T00:00:00Z}
-`, tokenSHA(tokTeam), tokenSHA(tokWeb), tokenSHA(tokOld))
+`, auth.Digest(tokTeam), auth.Digest(tokWeb), auth.Digest(tokOld))
 	writeTokensFile(t, tokens, entries)
 	e.startRouterWith(t, "auth: {tokens_file: "+tokens+"}\n"+lakeOnly(t))
 	url, client := e.routerURL, http.DefaultClient
@@ -141,7 +135,7 @@ func TestRouterTokensGrantsAndHotReload(t *testing.T) {
 	mustCall(t, http.MethodGet, url+"/healthz", nil, http.StatusOK) // stays open
 
 	// While it runs: a new token, and a grant for team-web, within seconds.
-	writeTokensFile(t, tokens, entries+fmt.Sprintf("  - {name: newcomer, team: team-new, sha256: %s}\ngrants:\n  team-web: [\"ord*\"]\n", tokenSHA(tokNewcome)))
+	writeTokensFile(t, tokens, entries+fmt.Sprintf("  - {name: newcomer, team: team-new, sha256: %s}\ngrants:\n  team-web: [\"ord*\"]\n", auth.Digest(tokNewcome)))
 	reload := time.Now()
 	var status int
 	var a eventAnswer
@@ -156,7 +150,7 @@ func TestRouterTokensGrantsAndHotReload(t *testing.T) {
 		t.Fatalf("the new token (a team with no grant): HTTP %d %+v %s, want 403", status, a, problem)
 	}
 	// Revoked: team's token leaves the file.
-	writeTokensFile(t, tokens, fmt.Sprintf("tokens:\n  - {name: web-ci, team: team-web, sha256: %s}\n", tokenSHA(tokWeb)))
+	writeTokensFile(t, tokens, fmt.Sprintf("tokens:\n  - {name: web-ci, team: team-web, sha256: %s}\n", auth.Digest(tokWeb)))
 	if !testproc.Poll(15*time.Second, 50*time.Millisecond, nil, func() bool {
 		status, _, _, _ = sendAs(t, client, url, tokTeam, orders)
 		return status == http.StatusUnauthorized
@@ -218,7 +212,7 @@ func TestRouterTLSListener(t *testing.T) {
 	listed, stranger := ca.Client(t, "ingest-1"), ca.Client(t, "stranger")
 	foreign := testcert.NewCA(t, dir, "foreign").Client(t, "ingest-1")
 	tokens := filepath.Join(dir, "tokens.yaml")
-	writeTokensFile(t, tokens, fmt.Sprintf("tokens:\n  - {name: team-ci, team: team, sha256: %s}\nclients:\n  - {cn: ingest-1, team: team}\n", tokenSHA(tokTeam)))
+	writeTokensFile(t, tokens, fmt.Sprintf("tokens:\n  - {name: team-ci, team: team, sha256: %s}\nclients:\n  - {cn: ingest-1, team: team}\n", auth.Digest(tokTeam)))
 
 	addr := testproc.FreeAddr(t)
 	cfg := fmt.Sprintf("listen: %s\nstate_dir: %s\netcd_endpoints: [%s]\nauth: {tokens_file: %s}\ntls: {cert_file: %s, key_file: %s, client_ca_file: %s}\n%s",

@@ -19,6 +19,7 @@ import (
 	es "github.com/elastic/go-elasticsearch/v8"
 
 	"github.com/waybill-data/waybill/integration/internal/testproc"
+	"github.com/waybill-data/waybill/schemas/auth"
 )
 
 const erasureRoutes = `routes:
@@ -71,7 +72,7 @@ func TestErasureEndToEnd(t *testing.T) {
 	mustCall(t, http.MethodPost, e.regURL+"/subjects/orders/versions", map[string]any{"schema": ordersSchema}, http.StatusOK)
 	mustCall(t, http.MethodPut, e.regURL+"/contracts/orders", contractBody([]string{"lake", "profiles", "current"}, []string{"lake"}, []string{"profiles", "current"}), http.StatusOK)
 	tokens := filepath.Join(t.TempDir(), "tokens.yaml")
-	writeTokensFile(t, tokens, fmt.Sprintf("tokens:\n  - {name: team-ci, team: team, sha256: %s}\n  - {name: web-ci, team: team-web, sha256: %s}\n", tokenSHA(tokTeam), tokenSHA(tokWeb)))
+	writeTokensFile(t, tokens, fmt.Sprintf("tokens:\n  - {name: team-ci, team: team, sha256: %s}\n  - {name: web-ci, team: team-web, sha256: %s}\n", auth.Digest(tokTeam), auth.Digest(tokWeb)))
 	e.startRouterWith(t, "auth: {tokens_file: "+tokens+"}\n"+st.sinksYAML(t)+erasureRoutes)
 	e.token = tokTeam
 

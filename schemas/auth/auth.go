@@ -231,8 +231,7 @@ func (a *Authority) Authenticate(r *http.Request) (*Identity, error) {
 		}
 		return nil, ErrNoCredentials
 	}
-	sum := sha256.Sum256([]byte(token))
-	digest := hex.EncodeToString(sum[:])
+	digest := Digest(token)
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	var found *TokenEntry
@@ -248,6 +247,13 @@ func (a *Authority) Authenticate(r *http.Request) (*Identity, error) {
 		return nil, fmt.Errorf("%w (token %s, expired %s)", ErrExpiredToken, found.Name, found.Expires.UTC().Format(time.RFC3339))
 	}
 	return &Identity{Team: found.Team, Admin: found.Admin, Name: found.Name}, nil
+}
+
+// Digest is how a token is listed in the tokens file: the hex SHA-256 of its bytes, as
+// printf %s "$TOKEN" | sha256sum prints it.
+func Digest(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }
 
 // credential extracts the token of a Bearer or Basic Authorization header.

@@ -2,8 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -14,9 +12,12 @@ import (
 	"time"
 )
 
-func digest(token string) string {
-	s := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(s[:])
+// TestDigestIsSHA256Hex pins the digest to what the docs tell operators to run:
+// printf %s test | sha256sum.
+func TestDigestIsSHA256Hex(t *testing.T) {
+	if got := Digest("test"); got != "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" {
+		t.Fatalf("Digest(test) = %s", got)
+	}
 }
 
 func writeTokens(t *testing.T, path, body string) {
@@ -41,9 +42,9 @@ func request(header string) *http.Request {
 func TestAuthenticate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tokens.yaml")
 	writeTokens(t, path, `tokens:
-  - {name: checkout-ci, team: team-checkout, sha256: `+digest("s3cret-checkout")+`}
-  - {name: old, team: team-web, sha256: `+digest("s3cret-old")+`, expires: 2020-01-01T00:00:00Z}
-  - {name: root, team: platform, admin: true, sha256: `+strings.ToUpper(digest("s3cret-root"))+`}
+  - {name: checkout-ci, team: team-checkout, sha256: `+Digest("s3cret-checkout")+`}
+  - {name: old, team: team-web, sha256: `+Digest("s3cret-old")+`, expires: 2020-01-01T00:00:00Z}
+  - {name: root, team: platform, admin: true, sha256: `+strings.ToUpper(Digest("s3cret-root"))+`}
 grants:
   team-web: ["clickstream.*"]
 `)
@@ -91,8 +92,8 @@ grants:
 func TestParseReportsEveryProblem(t *testing.T) {
 	_, err := Parse([]byte(`tokens:
   - {team: a, sha256: nothex}
-  - {name: n, sha256: ` + digest("x") + `}
-  - {name: n, team: b, sha256: ` + digest("x") + `}
+  - {name: n, sha256: ` + Digest("x") + `}
+  - {name: n, team: b, sha256: ` + Digest("x") + `}
 clients:
   - {cn: c}
 grants:
@@ -115,7 +116,7 @@ grants:
 // old one no longer does, and a broken file leaves the previous one in force.
 func TestWatchReloadsAndKeepsTheLastGoodFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tokens.yaml")
-	writeTokens(t, path, "tokens:\n  - {name: a, team: t, sha256: "+digest("one")+"}\n")
+	writeTokens(t, path, "tokens:\n  - {name: a, team: t, sha256: "+Digest("one")+"}\n")
 	a, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +134,7 @@ func TestWatchReloadsAndKeepsTheLastGoodFile(t *testing.T) {
 			time.Sleep(5 * time.Millisecond) // polling the condition
 		}
 	}
-	writeTokens(t, path, "tokens:\n  - {name: a, team: t, sha256: "+digest("two")+"}\n")
+	writeTokens(t, path, "tokens:\n  - {name: a, team: t, sha256: "+Digest("two")+"}\n")
 	waitUntil("the rotated token works", func() bool { _, err := a.Authenticate(request("Bearer two")); return err == nil })
 	if _, err := a.Authenticate(request("Bearer one")); !errors.Is(err, ErrUnknownToken) {
 		t.Fatalf("the revoked token: %v", err)

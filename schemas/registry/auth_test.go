@@ -1,8 +1,6 @@
 package registry_test
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -24,16 +22,11 @@ const (
 	tokForged  = "s3cret-team-a-forged"
 )
 
-func digest(token string) string {
-	s := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(s[:])
-}
-
 var tokensFile = `tokens:
-  - {name: a-ci, team: team-a, sha256: ` + digest(tokOwner) + `}
-  - {name: b-ci, team: team-b, sha256: ` + digest(tokOther) + `}
-  - {name: root, team: platform, admin: true, sha256: ` + digest(tokAdmin) + `}
-  - {name: a-old, team: team-a, sha256: ` + digest(tokExpired) + `, expires: 2020-01-01T00:00:00Z}
+  - {name: a-ci, team: team-a, sha256: ` + auth.Digest(tokOwner) + `}
+  - {name: b-ci, team: team-b, sha256: ` + auth.Digest(tokOther) + `}
+  - {name: root, team: platform, admin: true, sha256: ` + auth.Digest(tokAdmin) + `}
+  - {name: a-old, team: team-a, sha256: ` + auth.Digest(tokExpired) + `, expires: 2020-01-01T00:00:00Z}
 `
 
 // newAuthEnv is newEnv with authentication on, from tokensFile.
