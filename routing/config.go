@@ -394,6 +394,16 @@ func (c *Config) validateRoute(name string, r RouteConfig, add func(path, format
 	c.PII.validateDefault(path+".pii_default", r.PIIDefault, add)
 }
 
+// FieldPath is where a field of a configuration section sits: "sinks.lake" and "path"
+// make "sinks.lake.path"; an empty section path leaves the field alone. Adapters'
+// Validate methods prefix every error with it.
+func FieldPath(section, field string) string {
+	if section == "" {
+		return field
+	}
+	return section + "." + field
+}
+
 func sortedNames[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {

@@ -163,12 +163,7 @@ var writeConsistencies = map[string]gocql.Consistency{
 // configuration sits (e.g. "sinks.timeline"); every error is prefixed with the path of
 // the offending field, and every problem is reported.
 func (c Config) Validate(path string) []error {
-	at := func(field string) string {
-		if path == "" {
-			return field
-		}
-		return path + "." + field
-	}
+	at := func(field string) string { return routing.FieldPath(path, field) }
 	var errs []error
 	if len(c.Hosts) == 0 {
 		errs = append(errs, fmt.Errorf("%s: at least one host is required", at("hosts")))

@@ -108,12 +108,7 @@ func (c Config) maxBulkBytes() int {
 // configuration sits (e.g. "sinks.search"); every error is prefixed with the path of
 // the offending field.
 func (c Config) Validate(path string) []error {
-	at := func(field string) string {
-		if path == "" {
-			return field
-		}
-		return path + "." + field
-	}
+	at := func(field string) string { return routing.FieldPath(path, field) }
 	var errs []error
 	if len(c.Addresses) == 0 {
 		errs = append(errs, fmt.Errorf("%s: at least one address is required (e.g. http://localhost:9200)", at("addresses")))

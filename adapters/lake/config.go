@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/waybill-data/waybill/adapters/avrofile"
+	"github.com/waybill-data/waybill/routing"
 )
 
 // Codecs of the object container files.
@@ -30,12 +31,7 @@ func (c Config) codec() string { return avrofile.Codec(c.Codec) }
 // the configuration sits (e.g. "sinks.lake"); every error is prefixed with the path of
 // the offending field.
 func (c Config) Validate(path string) []error {
-	at := func(field string) string {
-		if path == "" {
-			return field
-		}
-		return path + "." + field
-	}
+	at := func(field string) string { return routing.FieldPath(path, field) }
 	var errs []error
 	switch {
 	case c.Path == "":

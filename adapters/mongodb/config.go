@@ -147,12 +147,7 @@ func orDefault(d, def time.Duration) time.Duration {
 // configuration sits (e.g. "sinks.profiles"); every error is prefixed with the path of
 // the offending field.
 func (c Config) Validate(path string) []error {
-	at := func(field string) string {
-		if path == "" {
-			return field
-		}
-		return path + "." + field
-	}
+	at := func(field string) string { return routing.FieldPath(path, field) }
 	var errs []error
 	if c.LatestBulkWrites < 0 {
 		errs = append(errs, fmt.Errorf("%s: must not be negative, got %d", at("latest_bulk_writes"), c.LatestBulkWrites))

@@ -78,12 +78,7 @@ func (c Config) codec() string { return avrofile.Codec(c.Codec) }
 // configuration sits (e.g. "sinks.hdfs"); every error is prefixed with the path of the
 // offending field.
 func (c Config) Validate(path string) []error {
-	at := func(field string) string {
-		if path == "" {
-			return field
-		}
-		return path + "." + field
-	}
+	at := func(field string) string { return routing.FieldPath(path, field) }
 	var errs []error
 	if len(c.NameNodes) == 0 {
 		errs = append(errs, fmt.Errorf("%s: at least one NameNode address is required (e.g. http://namenode:9870)", at("namenodes")))
