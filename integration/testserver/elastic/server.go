@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/waybill-data/waybill/integration/testserver/internal/netfault"
 )
 
 // Version is the Elasticsearch version the server reports.
@@ -105,19 +107,13 @@ func (s *Server) Up() error {
 	if !s.down {
 		return nil
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		ln, err := net.Listen("tcp", s.addr)
-		if err == nil {
-			s.down = false
-			s.serve(ln)
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("elastic test server: listen again on %s: %w", s.addr, err)
-		}
-		time.Sleep(20 * time.Millisecond) // retry backoff for the port to be free
+	ln, err := netfault.Relisten(s.addr, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("elastic test server: %w", err)
 	}
+	s.down = false
+	s.serve(ln)
+	return nil
 }
 
 // SetLatency delays every response by d (0 to stop).
@@ -209,7 +205,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if reset {
-		resetConnection(w)
+		netfault.Reset(w)
 		return
 	}
 	if failStatus != 0 {
@@ -245,23 +241,6 @@ func requestFaultError(status int) *esError {
 	}
 	return &esError{Status: status, Type: "cluster_block_exception",
 		Reason: "blocked by: [SERVICE_UNAVAILABLE/2/no master]; (injected by the test server)"}
-}
-
-// resetConnection closes the client's connection without a response (with SO_LINGER 0
-// where possible, so the client sees a reset).
-func resetConnection(w http.ResponseWriter) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		panic(http.ErrAbortHandler)
-	}
-	conn, _, err := hj.Hijack()
-	if err != nil {
-		return
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	_ = conn.Close()
 }
 
 // route dispatches to the API handlers. It returns the status and the JSON body (nil

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/waybill-data/waybill/integration/testserver/internal/netfault"
 )
 
 // WriteFailure is a write error the proxy answers for one item of a write command, in
@@ -98,16 +100,12 @@ func (p *Proxy) Up() error {
 	if p.ln != nil {
 		return nil
 	}
-	var err error
-	for range 100 { // the port was ours a moment ago; a just-closed socket may linger briefly
-		var ln net.Listener
-		if ln, err = net.Listen("tcp", p.addr); err == nil {
-			p.serve(ln)
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
+	ln, err := netfault.Relisten(p.addr, 2*time.Second) // the port was ours a moment ago
+	if err != nil {
+		return fmt.Errorf("proxy: %w", err)
 	}
-	return fmt.Errorf("proxy: listening again on %s: %w", p.addr, err)
+	p.serve(ln)
+	return nil
 }
 
 // ResetConnections aborts every open connection with a TCP reset.

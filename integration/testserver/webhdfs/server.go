@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/waybill-data/waybill/integration/testserver/internal/netfault"
 )
 
 // Prefix is the path prefix of every WebHDFS URL.
@@ -187,20 +189,14 @@ func (s *Server) Up() error {
 	var lns []net.Listener
 	deadline := time.Now().Add(5 * time.Second)
 	for _, a := range addrs {
-		for {
-			ln, err := net.Listen("tcp", a)
-			if err == nil {
-				lns = append(lns, ln)
-				break
+		ln, err := netfault.Relisten(a, time.Until(deadline))
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
 			}
-			if time.Now().After(deadline) {
-				for _, l := range lns {
-					l.Close()
-				}
-				return fmt.Errorf("webhdfs test server: listen again on %s: %w", a, err)
-			}
-			time.Sleep(20 * time.Millisecond) // retry backoff for the port to be free
+			return fmt.Errorf("webhdfs test server: %w", err)
 		}
+		lns = append(lns, ln)
 	}
 	s.down = false
 	s.serve(lns)
@@ -350,6 +346,9 @@ type statusWriter struct {
 	status int
 }
 
+// Unwrap lets http.ResponseController (netfault.Reset) reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
@@ -410,7 +409,7 @@ func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	if reset {
 		rec.Reset = true
-		resetConnection(w)
+		netfault.Reset(w)
 		return
 	}
 	if fail != nil {
@@ -508,23 +507,6 @@ func (c *call) checkMethod() *remoteError {
 	return nil
 }
 
-// resetConnection closes the client's connection without a response (with SO_LINGER 0
-// where possible, so the client sees a reset).
-func resetConnection(w http.ResponseWriter) {
-	hj, ok := w.(*statusWriter).ResponseWriter.(http.Hijacker)
-	if !ok {
-		panic(http.ErrAbortHandler)
-	}
-	conn, _, err := hj.Hijack()
-	if err != nil {
-		return
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	_ = conn.Close()
-}
-
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -568,7 +550,7 @@ func (c *call) injected(f *Fault, apply func() *remoteError) bool {
 	}
 	if f.Reset {
 		c.rec.Reset = true
-		resetConnection(c.w)
+		netfault.Reset(c.w)
 		return true
 	}
 	msg := f.Message
